@@ -1,0 +1,29 @@
+using static TorchSharp.torch;
+
+namespace FewShot.Model.Generation;
+
+/// <summary>Picks next tokens from logits with temperature, top-k and top-p; greedy at temperature 0.</summary>
+public static class TokenSampler
+{
+    /// <summary>logits (B, V) -> ids (B).</summary>
+    public static Tensor Sample(Tensor logits, SamplingOptions options, Generator? generator)
+    {
+        if (options.Temperature == 0) return logits.argmax(-1);
+
+        logits = logits / options.Temperature;
+        if (options.TopK > 0 && options.TopK < logits.shape[^1])
+        {
+            var kth = logits.topk(options.TopK).values[.., ^1..]; // (B, 1): the K-th largest logit
+            logits = logits.masked_fill(logits < kth, double.NegativeInfinity);
+        }
+        if (options.TopP < 1)
+        {
+            var (sorted, order) = logits.sort(-1, descending: true);
+            var cumulative = sorted.softmax(-1).cumsum(-1);
+            // Remove a token when the tokens before it already reach P (the most likely one always stays).
+            var remove = (cumulative - sorted.softmax(-1)) >= options.TopP;
+            logits = logits.scatter(-1, order, sorted.masked_fill(remove, double.NegativeInfinity));
+        }
+        return multinomial(logits.softmax(-1), 1, generator: generator).squeeze(-1);
+    }
+}

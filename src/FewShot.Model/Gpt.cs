@@ -1,0 +1,179 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace FewShot.Model;
+
+// The GPT-2/GPT-3 decoder, top to bottom: attention, MLP, block, model.
+// Module fields are named after Hugging Face GPT-2's checkpoint keys (wte, h.0.attn.c_attn, ...) so that state-dict
+// keys match; weights are nn.Linear's [out, in], where Hugging Face's Conv1D stores [in, out].
+
+/// <summary>Multi-head causal self-attention; dense or locally banded, with an optional KV cache.</summary>
+public sealed class CausalSelfAttention : nn.Module
+{
+    readonly Linear c_attn; // x -> q, k, v in one matmul
+    readonly Linear c_proj;
+    readonly Dropout resid_dropout;
+    readonly int heads, layer;
+    readonly double dropout;
+    public AttentionKind Kind { get; }
+    public int Window { get; }
+
+    public CausalSelfAttention(GptConfig config, int layer) : base(nameof(CausalSelfAttention))
+    {
+        c_attn = nn.Linear(config.Embedding, 3 * config.Embedding, hasBias: config.Bias);
+        c_proj = nn.Linear(config.Embedding, config.Embedding, hasBias: config.Bias);
+        resid_dropout = nn.Dropout(config.Dropout);
+        heads = config.Heads;
+        dropout = config.Dropout;
+        this.layer = layer;
+        Kind = config.KindOfLayer(layer);
+        Window = config.Window;
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, KvCache? cache)
+    {
+        var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
+        // (B, T, 3C) -> 3 x (B, nh, T, hs)
+        var qkv = c_attn.forward(x).view(B, T, 3, heads, C / heads).permute(2, 0, 3, 1, 4);
+        var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        var p = training ? dropout : 0.0;
+
+        Tensor y; // (B, nh, T, hs)
+        if (cache is null)
+        {
+            // Training and full recomputation: positions 0..T-1 in every row.
+            y = Kind == AttentionKind.Dense
+                ? Attention.Scaled(q, k, v, mask: null, p, causal: true)
+                : Attention.Scaled(q, k, v, Attention.BandMask(T, Window, x.device), p, causal: false);
+        }
+        else
+        {
+            // Append this step's keys and values; attend over everything cached so far (B, nh, S, hs).
+            var (keys, values) = cache.Append(layer, k, v);
+            y = Attention.Scaled(q, keys, values, cache.MaskFor(Kind, Window, T), p, causal: false);
+        }
+
+        y = y.transpose(1, 2).contiguous().view(B, T, C); // re-assemble heads side by side
+        return resid_dropout.forward(c_proj.forward(y));
+    }
+}
+
+/// <summary>The position-wise feed-forward network: d -> 4d -> GELU (tanh approximation) -> d.</summary>
+public sealed class Mlp : nn.Module<Tensor, Tensor>
+{
+    readonly Linear c_fc, c_proj;
+    readonly Dropout dropout;
+
+    public Mlp(GptConfig config) : base(nameof(Mlp))
+    {
+        c_fc = nn.Linear(config.Embedding, 4 * config.Embedding, hasBias: config.Bias);
+        c_proj = nn.Linear(4 * config.Embedding, config.Embedding, hasBias: config.Bias);
+        dropout = nn.Dropout(config.Dropout);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) =>
+        dropout.forward(c_proj.forward(F.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh)));
+}
+
+/// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
+public sealed class Block : nn.Module
+{
+    readonly LayerNorm ln_1, ln_2;
+    readonly CausalSelfAttention attn;
+    readonly Mlp mlp;
+
+    public Block(GptConfig config, int layer) : base(nameof(Block))
+    {
+        ln_1 = nn.LayerNorm(config.Embedding, config.LayerNormEpsilon, bias: config.Bias);
+        attn = new CausalSelfAttention(config, layer);
+        ln_2 = nn.LayerNorm(config.Embedding, config.LayerNormEpsilon, bias: config.Bias);
+        mlp = new Mlp(config);
+        RegisterComponents();
+    }
+
+    public CausalSelfAttention Attention => attn;
+
+    public Tensor forward(Tensor x, KvCache? cache)
+    {
+        x = x + attn.forward(ln_1.forward(x), cache);
+        return x + mlp.forward(ln_2.forward(x));
+    }
+}
+
+/// <summary>
+/// GPT: learned token and position embeddings, n_layer pre-LN blocks, a final LayerNorm, and an output head tied to
+/// the token embedding. Initialised as GPT-2: N(0, 0.02), residual output projections N(0, 0.02 / sqrt(2 n_layer)).
+/// </summary>
+public sealed class Gpt : nn.Module<Tensor, Tensor>
+{
+    readonly Embedding wte, wpe;
+    readonly Dropout drop;
+    readonly ModuleList<Block> h;
+    readonly LayerNorm ln_f;
+
+    public GptConfig Config { get; }
+
+    public Gpt(GptConfig config, Device? device = null) : base(nameof(Gpt))
+    {
+        Config = config.Validate();
+        wte = nn.Embedding(config.VocabSize, config.Embedding);
+        wpe = nn.Embedding(config.ContextLength, config.Embedding);
+        drop = nn.Dropout(config.Dropout);
+        h = nn.ModuleList(Enumerable.Range(0, config.Layers).Select(i => new Block(config, i)).ToArray());
+        ln_f = nn.LayerNorm(config.Embedding, config.LayerNormEpsilon, bias: config.Bias);
+        RegisterComponents();
+        InitializeWeights();
+        if (device is not null && device.type != DeviceType.CPU) this.to(device);
+    }
+
+    /// <summary>Logits for every position: ids (B, T) -> (B, T, vocab).</summary>
+    public override Tensor forward(Tensor ids) => Forward(ids, cache: null);
+
+    /// <summary>
+    /// Logits (B, T, vocab) for ids (B, T). With a cache, row b's tokens sit at positions cache.Length(b) onward, and
+    /// the cache advances by T; <paramref name="lastOnly"/> projects only the last position onto the vocabulary.
+    /// </summary>
+    public Tensor Forward(Tensor ids, KvCache? cache, bool lastOnly = false)
+    {
+        var T = ids.shape[1];
+        if (cache is null && T > Config.ContextLength)
+            throw new ArgumentException($"sequence of {T} tokens is longer than the context ({Config.ContextLength})");
+
+        var positions = cache is null ? arange(T, dtype: ScalarType.Int64, device: ids.device) : cache.Positions(T); // (T) or (B, T)
+        var x = drop.forward(wte.forward(ids) + wpe.forward(positions)); // (B, T, C)
+        foreach (var block in h) x = block.forward(x, cache);
+        cache?.Advance(T);
+        if (lastOnly) x = x[.., ^1..];
+        return F.linear(ln_f.forward(x), wte.weight!); // tied head: (B, T, vocab)
+    }
+
+    /// <summary>Mean cross-entropy of predicting targets (B, T) from ids (B, T).</summary>
+    public Tensor Loss(Tensor ids, Tensor targets)
+    {
+        using var logits = forward(ids);
+        return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.view(-1));
+    }
+
+    public IReadOnlyList<Block> Blocks => [.. h];
+
+    /// <summary>A fresh KV cache sized for this model.</summary>
+    public KvCache NewCache(int batch, int capacity) =>
+        new(Config, batch, Math.Min(capacity, Config.ContextLength), wte.weight!.device, wte.weight!.dtype);
+
+    void InitializeWeights()
+    {
+        using var _ = no_grad();
+        var residualStd = 0.02 / Math.Sqrt(2.0 * Config.Layers);
+        foreach (var (name, parameter) in named_parameters())
+        {
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(parameter);
+            else if (name.Contains("ln_", StringComparison.Ordinal)) nn.init.ones_(parameter);
+            else if (name.EndsWith("c_proj.weight", StringComparison.Ordinal)) nn.init.normal_(parameter, 0, residualStd);
+            else nn.init.normal_(parameter, 0, 0.02);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace FewShot.Model;
+
+/// <summary>
+/// The shape of a GPT model. Serialised as the model folder's <c>config.json</c>, with key names that follow
+/// Hugging Face's GPT-2 config (<c>n_embd</c>, <c>n_layer</c>, ...) plus GPT-Neo's <c>attention_types</c>.
+/// </summary>
+public sealed record GptConfig
+{
+    public int VocabSize { get; init; } = 50257;
+    /// <summary>n_ctx: the longest sequence the model reads (the number of learned positions).</summary>
+    public int ContextLength { get; init; } = 1024;
+    public int Layers { get; init; } = 12;
+    public int Heads { get; init; } = 12;
+    /// <summary>d_model.</summary>
+    public int Embedding { get; init; } = 768;
+    public double Dropout { get; init; }
+    /// <summary>Biases in the linear layers and LayerNorms (GPT-2 has them).</summary>
+    public bool Bias { get; init; } = true;
+    public double LayerNormEpsilon { get; init; } = 1e-5;
+    /// <summary>One attention kind per layer; empty means all dense.</summary>
+    public AttentionKind[] AttentionTypes { get; init; } = [];
+    /// <summary>The window of local layers: a token attends to itself and the previous Window - 1 tokens.</summary>
+    public int Window { get; init; } = 256;
+
+    public int HeadSize => Embedding / Heads;
+
+    public AttentionKind KindOfLayer(int layer) => AttentionTypes.Length == 0 ? AttentionKind.Dense : AttentionTypes[layer];
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is impossible.</summary>
+    public GptConfig Validate()
+    {
+        Require(VocabSize > 0, "vocab_size", $"must be positive, got {VocabSize}");
+        Require(ContextLength > 0, "n_ctx", $"must be positive, got {ContextLength}");
+        Require(Layers > 0, "n_layer", $"must be positive, got {Layers}");
+        Require(Heads > 0, "n_head", $"must be positive, got {Heads}");
+        Require(Embedding > 0 && Embedding % Heads == 0, "n_embd", $"{Embedding} is not divisible by n_head {Heads}");
+        Require(Dropout is >= 0 and < 1, "dropout", $"must be in [0, 1), got {Dropout}");
+        Require(LayerNormEpsilon > 0, "layer_norm_epsilon", "must be positive");
+        Require(AttentionTypes.Length == 0 || AttentionTypes.Length == Layers, "attention_types",
+            $"describes {AttentionTypes.Length} layers but n_layer is {Layers}");
+        if (AttentionTypes.Contains(AttentionKind.Local))
+            Require(Window >= 1 && Window <= ContextLength, "window_size", $"must be between 1 and n_ctx {ContextLength}, got {Window}");
+        return this;
+    }
+
+    static void Require(bool ok, string field, string message)
+    {
+        if (!ok) throw new ArgumentException($"config field '{field}' {message}");
+    }
+
+    public JsonObject ToJson()
+    {
+        var json = new JsonObject
+        {
+            ["model_type"] = "fewshot-gpt",
+            ["vocab_size"] = VocabSize,
+            ["n_ctx"] = ContextLength,
+            ["n_positions"] = ContextLength,
+            ["n_layer"] = Layers,
+            ["n_head"] = Heads,
+            ["n_embd"] = Embedding,
+            ["dropout"] = Dropout,
+            ["bias"] = Bias,
+            ["layer_norm_epsilon"] = LayerNormEpsilon,
+            ["attention_types"] = AttentionLayout.Compress(AttentionTypes.Length == 0 ? Enumerable.Repeat(AttentionKind.Dense, Layers).ToArray() : AttentionTypes),
+            ["window_size"] = Window,
+        };
+        return json;
+    }
+
+    public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public string ToJsonString() => ToJson().ToJsonString(Indented);
+
+    /// <summary>Reads our config.json or a Hugging Face GPT-2 config.json (n_positions, resid_pdrop, ...).</summary>
+    public static GptConfig FromJson(JsonNode node, string where)
+    {
+        if (node is not JsonObject o) throw new FormatException($"{where}: expected a JSON object");
+
+        int Int(string key, int fallback, params string[] aliases)
+        {
+            foreach (var name in aliases.Prepend(key))
+                if (o[name] is JsonValue v)
+                    return v.TryGetValue<int>(out var i) ? i : throw new FormatException($"{where}: field '{name}' must be an integer");
+            return fallback;
+        }
+        double Number(string key, double fallback, params string[] aliases)
+        {
+            foreach (var name in aliases.Prepend(key))
+                if (o[name] is JsonValue v)
+                    return v.TryGetValue<double>(out var d) ? d : throw new FormatException($"{where}: field '{name}' must be a number");
+            return fallback;
+        }
+
+        var layers = Int("n_layer", 12, "num_layers");
+        var types = o["attention_types"] is { } t ? AttentionLayout.Expand(t, $"{where}: attention_types") : [];
+        var config = new GptConfig
+        {
+            VocabSize = Int("vocab_size", 50257),
+            ContextLength = Int("n_ctx", 1024, "n_positions", "max_position_embeddings"),
+            Layers = layers,
+            Heads = Int("n_head", 12, "num_heads"),
+            Embedding = Int("n_embd", 768, "hidden_size"),
+            Dropout = Number("dropout", 0, "resid_pdrop"),
+            Bias = o["bias"] is JsonValue b ? b.GetValue<bool>() : true,
+            LayerNormEpsilon = Number("layer_norm_epsilon", 1e-5),
+            AttentionTypes = types.All(k => k == AttentionKind.Dense) ? [] : types,
+            Window = Int("window_size", 256),
+        };
+        try { return config.Validate(); }
+        catch (ArgumentException e) { throw new FormatException($"{where}: {e.Message}"); }
+    }
+
+    public static GptConfig Load(string path)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new FormatException($"{path}: not valid JSON ({e.Message})"); }
+        return FromJson(node ?? new JsonObject(), path);
+    }
+}
