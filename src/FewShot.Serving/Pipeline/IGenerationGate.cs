@@ -1,0 +1,50 @@
+using Microsoft.AspNetCore.Http;
+
+namespace FewShot.Serving.Pipeline;
+
+/// <summary>
+/// The seam between the API and access control. Every generation request, once parsed and tokenized and before it is
+/// queued for the model, asks the gate for admission. The gate may authenticate, check budgets and rate limits, and
+/// reserve tokens; the returned lease is charged with what was actually used and then disposed (releasing the rest).
+/// The server registers an open gate by default; the access library replaces it.
+/// </summary>
+public interface IGenerationGate
+{
+    ValueTask<GateDecision> AdmitAsync(HttpContext http, GenerationRequestInfo request, CancellationToken cancel);
+}
+
+/// <summary>What a request asks for: the model, the chat mode (null for plain completions), and its worst-case token cost.</summary>
+public sealed record GenerationRequestInfo(string Model, string? Mode, int PromptTokens, int MaxTokens, int Choices)
+{
+    /// <summary>The most this request can cost: its prompt once per choice plus max_tokens per choice.</summary>
+    public long WorstCaseTokens => (long)Choices * (PromptTokens + MaxTokens);
+}
+
+/// <summary>Admission result: a lease, or a rejection in OpenAI's error vocabulary.</summary>
+public abstract record GateDecision
+{
+    public sealed record Admitted(IGenerationLease Lease) : GateDecision;
+
+    /// <summary>Rejected with an HTTP status, an OpenAI error type and code, a message, and headers such as Retry-After.</summary>
+    public sealed record Rejected(int Status, string Type, string Code, string Message, IReadOnlyDictionary<string, string> Headers) : GateDecision;
+}
+
+/// <summary>A reservation made at admission. Charge what the request used, then dispose to release the remainder.</summary>
+public interface IGenerationLease : IAsyncDisposable
+{
+    void Charge(int promptTokens, int completionTokens);
+}
+
+/// <summary>The default gate: admits everyone and charges nothing (local use, or <c>fewshot serve --open</c>).</summary>
+public sealed class OpenGate : IGenerationGate
+{
+    public ValueTask<GateDecision> AdmitAsync(HttpContext http, GenerationRequestInfo request, CancellationToken cancel) =>
+        ValueTask.FromResult<GateDecision>(new GateDecision.Admitted(NoLease.Instance));
+
+    sealed class NoLease : IGenerationLease
+    {
+        public static readonly NoLease Instance = new();
+        public void Charge(int promptTokens, int completionTokens) { }
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
