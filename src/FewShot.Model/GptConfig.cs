@@ -97,6 +97,8 @@ public sealed record GptConfig
 
         var layers = Int("n_layer", 12, "num_layers");
         var types = o["attention_types"] is { } t ? AttentionLayout.Expand(t, $"{where}: attention_types") : [];
+        if (types.Length != 0 && types.Length != layers)
+            throw new FormatException($"{where}: config field 'attention_types' describes {types.Length} layers but n_layer is {layers}");
         var config = new GptConfig
         {
             VocabSize = Int("vocab_size", 50257),
