@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
+using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Infrastructure;
 
 namespace FewShot.Cli;
@@ -13,5 +14,7 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new CommandGroup("bench", "Benchmarks that print JSON with --json",
+            new DecodeBenchCommand()),
     ];
 }

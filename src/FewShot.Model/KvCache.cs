@@ -45,7 +45,7 @@ public sealed class KvCache : IDisposable
         values = parent.values.Select(v => v.narrow(0, start, count).DetachFromDisposeScope()).ToArray();
     }
 
-    /// <summary>A view of rows [start, start + count) that shares storage and lengths with this cache.</summary>
+    /// <summary>A view of rows [start, start + count) that shares storage and lengths with this cache. Dispose it when done (it holds tensor handles).</summary>
     public KvCache Rows(int start, int count) => new(this, start, count);
 
     public long Length(int row) => lengths[offset + row];

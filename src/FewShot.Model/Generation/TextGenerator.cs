@@ -40,6 +40,7 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
 
             // rows[r] is the sequence whose cache lives in row r; the batch shrinks as sequences finish.
             var rows = Enumerable.Range(0, sequences.Length).ToList();
+            var active = cache; // the cache rows still decoding: all of them, then a view of the first rows.Count
             Tensor? nextLogits = null; // (rows, V)
             using (var scope = NewDisposeScope())
             {
@@ -68,10 +69,16 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
                     rows.RemoveAt(last);
                 }
                 if (rows.Count == 0) break;
+                if (rows.Count != active.Batch)
+                {
+                    if (active != cache) active.Dispose();
+                    active = cache.Rows(0, rows.Count);
+                }
 
                 var next = tensor(picked.AsSpan(0, rows.Count).ToArray(), device: device).view(rows.Count, 1);
-                nextLogits = model.Forward(next, cache.Rows(0, rows.Count), lastOnly: true)[.., -1].MoveToOuterDisposeScope();
+                nextLogits = model.Forward(next, active, lastOnly: true)[.., -1].MoveToOuterDisposeScope();
             }
+            if (active != cache) active.Dispose();
         }
         finally
         {
