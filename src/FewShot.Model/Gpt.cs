@@ -41,20 +41,8 @@ public sealed class CausalSelfAttention : nn.Module
         var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
         var p = training ? dropout : 0.0;
 
-        Tensor y; // (B, nh, T, hs)
-        if (cache is null)
-        {
-            // Training and full recomputation: positions 0..T-1 in every row.
-            y = Kind == AttentionKind.Dense
-                ? Attention.Scaled(q, k, v, mask: null, p, causal: true)
-                : Attention.Scaled(q, k, v, Attention.BandMask(T, Window, x.device), p, causal: false);
-        }
-        else
-        {
-            // Append this step's keys and values; attend over everything cached so far (B, nh, S, hs).
-            var (keys, values) = cache.Append(layer, k, v);
-            y = Attention.Scaled(q, keys, values, cache.MaskFor(Kind, Window, T), p, causal: false);
-        }
+        // (B, nh, T, hs): over this sequence alone (training), or over what the cache holds plus these tokens.
+        var y = cache is null ? Attention.Causal(q, k, v, Kind, Window, p) : cache.Attend(layer, q, k, v, p);
 
         y = y.transpose(1, 2).contiguous().view(B, T, C); // re-assemble heads side by side
         return resid_dropout.forward(c_proj.forward(y));

@@ -4,31 +4,37 @@ namespace FewShot.Model;
 
 /// <summary>
 /// Keys and values of every layer for a batch of sequences, so that decoding never recomputes the prefix.
-/// Storage per layer is (B, nh, capacity, hs); row b's token at position p lives in slot p, and rows may have
-/// different lengths (a ragged prefill, or continuous batching in the server). Attention reads slots
-/// [0, max length) through views, with a mask where the rows' lengths differ.
+/// A dense layer keeps every position: (B, nh, capacity, hs), position p in slot p. A local layer keeps only its
+/// window: (B, nh, window, hs) used as a ring, position p in slot p mod window; so the memory of long generations is
+/// bounded by the dense layers. Rows may have different lengths while decoding one token at a time (continuous
+/// batching); a prefill of several tokens needs rows of equal length (prefill ragged prompts row by row via <see cref="Rows"/>).
 /// </summary>
 public sealed class KvCache : IDisposable
 {
     readonly Tensor[] keys, values;
+    readonly AttentionKind[] kinds;
     readonly long[] lengths;
     readonly Device device;
     readonly int offset; // first row of the parent cache that this view covers
 
     public int Batch { get; }
     public int Capacity { get; }
+    public int Window { get; }
 
     internal KvCache(GptConfig config, int batch, int capacity, Device device, ScalarType dtype)
     {
         Batch = batch;
         Capacity = capacity;
+        Window = config.Window;
         this.device = device;
         lengths = new long[batch];
-        long[] shape = [batch, config.Heads, capacity, config.HeadSize];
+        kinds = Enumerable.Range(0, config.Layers).Select(config.KindOfLayer).ToArray();
         keys = new Tensor[config.Layers];
         values = new Tensor[config.Layers];
         for (var i = 0; i < config.Layers; i++)
         {
+            var slots = kinds[i] == AttentionKind.Local ? Math.Min(capacity, config.Window) : capacity;
+            long[] shape = [batch, config.Heads, slots, config.HeadSize];
             keys[i] = zeros(shape, dtype, device).DetachFromDisposeScope();
             values[i] = zeros(shape, dtype, device).DetachFromDisposeScope();
         }
@@ -38,7 +44,9 @@ public sealed class KvCache : IDisposable
     {
         Batch = count;
         Capacity = parent.Capacity;
+        Window = parent.Window;
         device = parent.device;
+        kinds = parent.kinds;
         lengths = parent.lengths;
         offset = parent.offset + start;
         keys = parent.keys.Select(k => k.narrow(0, start, count).DetachFromDisposeScope()).ToArray();
@@ -50,24 +58,25 @@ public sealed class KvCache : IDisposable
 
     public long Length(int row) => lengths[offset + row];
 
-    /// <summary>Sets a row's length, e.g. after a right-padded prefill or to restart a row (0).</summary>
+    /// <summary>Sets a row's length, e.g. 0 to reuse the row for a new sequence.</summary>
     public void SetLength(int row, long length)
     {
         if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length));
         lengths[offset + row] = length;
     }
 
+    /// <summary>Bytes held by the keys and values of all layers.</summary>
+    public long Bytes => keys.Concat(values).Sum(t => t.NumberOfElements * t.ElementSize);
+
     /// <summary>Copies row <paramref name="from"/>'s keys, values and length into row <paramref name="to"/>.</summary>
     public void CopyRow(int from, int to)
     {
         using var _ = no_grad();
-        var length = Length(from);
-        foreach (var storage in keys.Concat(values))
-            if (length > 0) storage[to, .., ..(int)length].copy_(storage[from, .., ..(int)length]);
-        SetLength(to, length);
+        foreach (var storage in keys.Concat(values)) storage[to].copy_(storage[from]);
+        SetLength(to, Length(from));
     }
 
-    long MinLength() { long m = long.MaxValue; for (var b = 0; b < Batch; b++) m = Math.Min(m, Length(b)); return m; }
+    long MinLength() { var m = long.MaxValue; for (var b = 0; b < Batch; b++) m = Math.Min(m, Length(b)); return m; }
     long MaxLength() { long m = 0; for (var b = 0; b < Batch; b++) m = Math.Max(m, Length(b)); return m; }
 
     /// <summary>Absolute positions (B, T) of the next T tokens of each row.</summary>
@@ -75,46 +84,119 @@ public sealed class KvCache : IDisposable
     {
         if (MaxLength() + T > Capacity)
             throw new InvalidOperationException($"the KV cache holds {Capacity} positions; {MaxLength()} + {T} do not fit");
+        if (T > 1 && MinLength() != MaxLength())
+            throw new InvalidOperationException("a multi-token step needs rows of equal length; prefill ragged prompts row by row");
         var starts = tensor(lengths.AsSpan(offset, Batch).ToArray(), device: device).unsqueeze(1); // (B, 1)
         return starts + arange(T, device: device).unsqueeze(0);
     }
 
-    /// <summary>Writes k, v (B, nh, T, hs) at each row's next positions; returns views over slots [0, max length + T).</summary>
-    internal (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
+    /// <summary>
+    /// Attention of layer <paramref name="layer"/> for the next T tokens: q, k, v (B, nh, T, hs) -> (B, nh, T, hs).
+    /// Stores k and v, then attends over everything the layer may see.
+    /// </summary>
+    internal Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, double dropout)
+    {
+        using var _ = no_grad();
+        return kinds[layer] == AttentionKind.Local ? AttendLocal(layer, q, k, v, dropout) : AttendDense(layer, q, k, v, dropout);
+    }
+
+    Tensor AttendDense(int layer, Tensor q, Tensor k, Tensor v, double dropout)
     {
         var T = k.shape[2];
         var (min, max) = (MinLength(), MaxLength());
-        using (no_grad())
+        if (min == max)
         {
+            keys[layer].narrow(2, min, T).copy_(k);
+            values[layer].narrow(2, min, T).copy_(v);
+        }
+        else
+        {
+            // Ragged rows (T == 1): write each row's key at its own position.
+            var index = Positions(T).view(Batch, 1, T, 1).expand(k.shape);
+            keys[layer].scatter_(2, index, k);
+            values[layer].scatter_(2, index, v);
+        }
+        var seen = max + T;
+        var (allKeys, allValues) = (keys[layer].narrow(2, 0, seen), values[layer].narrow(2, 0, seen));
+        if (min == max)
+            return T == 1
+                ? Attention.Scaled(q, allKeys, allValues, null, dropout, causal: false)      // one query sees every cached key
+                : min == 0
+                    ? Attention.Scaled(q, k, v, null, dropout, causal: true)                // prefill from empty
+                    : Attention.Scaled(q, allKeys, allValues, CausalMask(min, T, seen), dropout, causal: false);
+
+        // Ragged single-token decode: row b sees slots [0, length_b].
+        var slots = arange(seen, device: device).view(1, 1, 1, -1);
+        var limit = tensor(lengths.AsSpan(offset, Batch).ToArray(), device: device).view(Batch, 1, 1, 1);
+        return Attention.Scaled(q, allKeys, allValues, slots <= limit, dropout, causal: false);
+    }
+
+    Tensor AttendLocal(int layer, Tensor q, Tensor k, Tensor v, double dropout)
+    {
+        var T = k.shape[2];
+        var ring = keys[layer].shape[2];
+        var (min, max) = (MinLength(), MaxLength());
+        Tensor y;
+        if (T == 1)
+        {
+            Write(layer, k, v, T);
             if (min == max)
             {
-                keys[layer].narrow(2, min, T).copy_(k);
-                values[layer].narrow(2, min, T).copy_(v);
+                // The ring holds exactly the positions this query may see, in some rotation: softmax does not care.
+                var filled = Math.Min(min + 1, ring);
+                y = Attention.Scaled(q, keys[layer].narrow(2, 0, filled), values[layer].narrow(2, 0, filled), null, dropout, causal: false);
             }
             else
             {
-                // Ragged rows: scatter each row's block to its own positions.
-                var index = Positions(T).view(Batch, 1, T, 1).expand(k.shape);
-                keys[layer].scatter_(2, index, k);
-                values[layer].scatter_(2, index, v);
+                var slots = arange(ring, device: device).view(1, 1, 1, -1);
+                var filled = tensor(lengths.AsSpan(offset, Batch).ToArray(), device: device).view(Batch, 1, 1, 1) + 1;
+                y = Attention.Scaled(q, keys[layer], values[layer], slots < filled, dropout, causal: false);
             }
+            return y;
         }
-        return (keys[layer].narrow(2, 0, max + T), values[layer].narrow(2, 0, max + T));
+
+        if (min == 0)
+        {
+            y = Attention.Causal(q, k, v, AttentionKind.Local, Window, dropout);
+        }
+        else
+        {
+            // A continued prefill: the ring's earlier positions plus the new block, masked by position.
+            var ringPositions = RingPositions(min, ring);                              // (ring), -1 where empty
+            var newPositions = arange(min, min + T, device: device);                   // (T)
+            var keyPositions = cat([ringPositions, newPositions]).view(1, -1);        // (1, ring + T)
+            var queryPositions = newPositions.view(-1, 1);                             // (T, 1)
+            var mask = (keyPositions <= queryPositions).logical_and(keyPositions > queryPositions - Window).logical_and(keyPositions >= 0);
+            y = Attention.Scaled(q, cat([keys[layer], k], 2), cat([values[layer], v], 2), mask, dropout, causal: false);
+        }
+        Write(layer, k, v, T);
+        return y;
     }
 
-    /// <summary>
-    /// The bool mask (B, 1, T, S) for the next T queries over S = max length + T cached slots, or null when every key
-    /// in view is visible to every query (equal lengths, one query, dense layer).
-    /// </summary>
-    internal Tensor? MaskFor(AttentionKind kind, int window, long T)
+    // Stores the last min(T, ring) of the new keys and values at slots position mod ring.
+    void Write(int layer, Tensor k, Tensor v, long T)
     {
-        var (min, max) = (MinLength(), MaxLength());
-        if (min == max && T == 1 && (kind == AttentionKind.Dense || max + 1 <= window)) return null;
-        var queryPositions = Positions(T).unsqueeze(2);                               // (B, T, 1)
-        var keyPositions = arange(max + T, device: device).view(1, 1, -1);          // (1, 1, S)
-        var mask = keyPositions <= queryPositions;
-        if (kind == AttentionKind.Local) mask = mask.logical_and(keyPositions > queryPositions - window);
-        return mask.unsqueeze(1);
+        var ring = keys[layer].shape[2];
+        var kept = Math.Min(T, ring);
+        var positions = Positions(T).narrow(1, T - kept, kept);                        // (B, kept)
+        var index = (positions % ring).view(Batch, 1, kept, 1).expand(Batch, k.shape[1], kept, k.shape[3]);
+        keys[layer].scatter_(2, index, k.narrow(2, T - kept, kept));
+        values[layer].scatter_(2, index, v.narrow(2, T - kept, kept));
+    }
+
+    // The position held by each ring slot when a row has `length` tokens: the latest p < length with p = slot mod ring.
+    Tensor RingPositions(long length, long ring)
+    {
+        var slot = arange(ring, device: device);
+        var position = (length - 1) - ((length - 1 - slot) % ring + ring) % ring;
+        return position.masked_fill(position < 0, -1);
+    }
+
+    // (T, S) bool for queries at positions start..start+T-1 over slots 0..S-1 of a dense layer.
+    Tensor CausalMask(long start, long T, long S)
+    {
+        var query = arange(start, start + T, device: device).view(-1, 1);
+        return arange(S, device: device).view(1, -1) <= query;
     }
 
     /// <summary>Moves every row forward by T positions (called by the model after a forward pass).</summary>

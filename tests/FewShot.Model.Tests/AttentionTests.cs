@@ -1,5 +1,6 @@
 using FewShot.Model.Generation;
 using FewShot.Model.Tokenization;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FewShot.Model.Tests;
@@ -67,12 +68,10 @@ public sealed class AttentionTests
         var full = TinyModels.RandomIds(2, 20);
         var reference = model.forward(full); // (2, 20, V)
 
-        // Row 0 prefilled with 12 tokens, row 1 with 7 (right-padded), then both decode one token at a time.
+        // Row 0 prefilled with 12 tokens, row 1 with 7 (row by row), then both decode one token at a time.
         using var cache = model.NewCache(2, 20);
-        var prefill = full[.., ..12].clone();
-        model.Forward(prefill, cache);
-        cache.SetLength(0, 12);
-        cache.SetLength(1, 7);
+        using (var row0 = cache.Rows(0, 1)) model.Forward(full[..1, ..12], row0);
+        using (var row1 = cache.Rows(1, 1)) model.Forward(full[1.., ..7], row1);
         var positions = new long[] { 12, 7 };
         for (var step = 0; step < 5; step++)
         {
@@ -82,6 +81,50 @@ public sealed class AttentionTests
                 Assert.True(logits[row, 0].allclose(reference[row, positions[row]], rtol: 0, atol: 1e-4), $"row {row} position {positions[row]}");
             positions[0]++;
             positions[1]++;
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 40)]   // the ring of the local layers wraps many times
+    [InlineData(16, 40)]  // a window longer than the prompt
+    public void LocalLayersKeepOnlyTheirWindowAndStillMatchFullRecomputation(int window, int steps)
+    {
+        using var model = TinyModels.Create(layers: 2, kinds: Alternating, window: window);
+        using var _ = no_grad();
+        var full = TinyModels.RandomIds(1, 8 + steps);
+        var reference = model.forward(full);
+        using var cache = model.NewCache(1, 8 + steps);
+        model.Forward(full[.., ..5], cache);          // prefill 5
+        model.Forward(full[.., 5..8], cache);         // a continued prefill of 3 more
+        for (var t = 8; t < 8 + steps; t++)
+        {
+            var logits = model.Forward(full[.., t..(t + 1)], cache, lastOnly: true);
+            Assert.True(logits[0, 0].allclose(reference[0, t], rtol: 0, atol: 1e-4), $"position {t}");
+        }
+        // Dense layer: 48 slots; local layer: only its window.
+        var slotsPerLayer = cache.Bytes / (2L * 4 * 4 * 8); // 2 tensors x fp32 x heads x head size
+        Assert.Equal(48 + Math.Min(window, 48), slotsPerLayer);
+    }
+
+    [Fact]
+    public void BlockwiseLocalAttentionEqualsMaskedDenseInOutputsAndGradients()
+    {
+        foreach (var (T, window, block) in new[] { (100, 16, 16), (100, 16, 7), (257, 64, 32), (64, 1, 8), (50, 64, 16) })
+        {
+            manual_seed(T + window);
+            var q = randn(2, 3, T, 8, requires_grad: true);
+            var k = randn(2, 3, T, 8, requires_grad: true);
+            var v = randn(2, 3, T, 8, requires_grad: true);
+            var weights = randn(2, 3, T, 8);
+
+            var blockwise = Attention.LocalBlockwise(q, k, v, window, 0, block);
+            var grads = torch.autograd.grad([(blockwise * weights).sum()], [q, k, v]);
+            var reference = Attention.Scaled(q, k, v, Attention.BandMask(T, window, CPU), 0, causal: false);
+            var referenceGrads = torch.autograd.grad([(reference * weights).sum()], [q, k, v]);
+
+            Assert.True((blockwise - reference).abs().max().item<float>() < 1e-5, $"T={T} window={window} block={block}: outputs");
+            for (var i = 0; i < 3; i++)
+                Assert.True((grads[i] - referenceGrads[i]).abs().max().item<float>() < 1e-5, $"T={T} window={window} block={block}: gradient {i}");
         }
     }
 

@@ -101,19 +101,26 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         await worker;
     }
 
-    // Runs all prompts through the model in one padded batch and returns each row's logits at its last prompt token.
+    // Reads the prompts into the cache and returns each row's logits at its last prompt token (rows, V).
+    // Prompts of equal length go through in one batch; otherwise row by row (a local layer's ring must never hold padding).
     Tensor Prefill(int[][] prompts, KvCache cache, Device device)
     {
-        var longest = prompts.Max(p => p.Length);
-        var padded = new long[prompts.Length, longest];
-        for (var b = 0; b < prompts.Length; b++)
-            for (var t = 0; t < longest; t++)
-                padded[b, t] = t < prompts[b].Length ? prompts[b][t] : 0; // padding is never attended to
+        Tensor Run(int[][] rows, KvCache target)
+        {
+            var ids = new long[rows.Length, rows[0].Length];
+            for (var b = 0; b < rows.Length; b++)
+                for (var t = 0; t < rows[b].Length; t++) ids[b, t] = rows[b][t];
+            return model.Forward(tensor(ids, device: device), target, lastOnly: true)[.., -1]; // (rows, V)
+        }
 
-        var logits = model.Forward(tensor(padded, device: device), cache); // (B, longest, V)
-        var last = tensor(prompts.Select(p => (long)p.Length - 1).ToArray(), device: device).view(-1, 1, 1).expand(-1, 1, logits.shape[2]);
-        for (var b = 0; b < prompts.Length; b++) cache.SetLength(b, prompts[b].Length);
-        return logits.gather(1, last).squeeze(1);
+        if (prompts.All(p => p.Length == prompts[0].Length)) return Run(prompts, cache);
+        var logits = new Tensor[prompts.Length];
+        for (var b = 0; b < prompts.Length; b++)
+        {
+            using var row = cache.Rows(b, 1);
+            logits[b] = Run([prompts[b]], row);
+        }
+        return cat(logits, 0);
     }
 
     int[] PreparePrompt(int[] prompt, int index, SamplingOptions options)
