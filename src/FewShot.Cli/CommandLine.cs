@@ -15,6 +15,7 @@ public static class CommandLine
         new ExportHfCommand(),
         new SampleCommand(),
         new CommandGroup("bench", "Benchmarks that print JSON with --json",
-            new DecodeBenchCommand()),
+            new DecodeBenchCommand(),
+            new AttentionBenchCommand()),
     ];
 }

@@ -21,55 +21,50 @@ public static class Attention
     /// <summary>Causal attention of one layer over a whole sequence (training, or a prefill from an empty cache).</summary>
     public static Tensor Causal(Tensor q, Tensor k, Tensor v, AttentionKind kind, int window, double dropout)
     {
-        var T = q.shape[2];
         // A window that covers the whole sequence is dense attention: take the fused causal kernel.
-        return kind == AttentionKind.Dense || T <= window
+        return kind == AttentionKind.Dense || q.shape[2] <= window
             ? Scaled(q, k, v, mask: null, dropout, causal: true)
             : LocalBlockwise(q, k, v, window, dropout);
     }
 
-    /// <summary>The block length for local attention with this window (a tuning choice; see docs/attention.md).</summary>
-    public static int BlockSize(int window) => Math.Min(window, 128);
-
     /// <summary>
-    /// Locally banded causal attention (query i sees keys i - window &lt; j &lt;= i), exact, in O(T x window):
-    /// the sequence is cut into blocks of <see cref="BlockSize"/>; each query block attends only to itself and the m
-    /// blocks before it that its window reaches, through one fused attention call over (B * blocks) small problems.
+    /// Locally banded causal attention (query i sees keys i - window &lt; j &lt;= i), exact, in O(T x window) time and
+    /// memory. The sequence is cut into blocks of W = window positions. Block n's queries can only see blocks n - 1
+    /// and n, so every full block after the first is one small attention problem over a 2W-key span; those spans are
+    /// overlapping windows of the key tensor, taken as strided views (no copies), and all of them go through one call of
+    /// the fused kernel with one shared (W, 2W) mask. The first block (plain causal) and a final partial block are
+    /// separate calls.
     /// </summary>
-    public static Tensor LocalBlockwise(Tensor q, Tensor k, Tensor v, int window, double dropout, int? blockSize = null)
+    public static Tensor LocalBlockwise(Tensor q, Tensor k, Tensor v, int window, double dropout)
     {
         var (B, H, T, D) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3]);
-        long block = blockSize ?? BlockSize(window);
-        var reach = (window - 1 + block - 1) / block;  // m: earlier blocks a query block can reach
-        var blocks = (T + block - 1) / block;
-        var pad = blocks * block - T;
-        if (pad > 0)
+        long W = window;
+        var full = T / W;                                                        // full blocks
+        var parts = new List<Tensor> { Scaled(q.narrow(2, 0, Math.Min(W, T)), k.narrow(2, 0, Math.Min(W, T)), v.narrow(2, 0, Math.Min(W, T)), null, dropout, causal: true) };
+
+        if (full >= 2)
         {
-            q = F.pad(q, [0, 0, 0, pad]);
-            k = F.pad(k, [0, 0, 0, pad]);
-            v = F.pad(v, [0, 0, 0, pad]);
+            // Queries of blocks 1..full-1 as (B*H, full-1, W, D); key spans [(n-1)W, (n+1)W) as (B*H, full-1, 2W, D) views.
+            var queries = q.narrow(2, W, (full - 1) * W).reshape(B * H, full - 1, W, D);
+            Tensor Spans(Tensor x) => x.narrow(2, 0, full * W).unfold(2, 2 * W, W).transpose(-2, -1).reshape(B * H, full - 1, 2 * W, D);
+            // Query a of a block sits at span offset W + a; it sees span keys c with a < c <= W + a.
+            var a = arange(W, device: q.device).view(-1, 1);
+            var c = arange(2 * W, device: q.device).view(1, -1);
+            var mask = (c > a).logical_and(c <= a + W).view(1, 1, W, 2 * W);
+            parts.Add(Scaled(queries, Spans(k), Spans(v), mask, dropout, causal: false).view(B, H, (full - 1) * W, D));
         }
 
-        // Queries: (B, H, blocks * block, D) -> (B * blocks, H, block, D)
-        var queries = q.view(B, H, blocks, block, D).transpose(1, 2).reshape(B * blocks, H, block, D);
-
-        // Keys and values of each query block: the m blocks before it and itself, (B * blocks, H, (m + 1) block, D).
-        Tensor Span(Tensor x)
+        var tail = T - Math.Max(full, 1) * W;
+        if (tail > 0)
         {
-            var padded = F.pad(x.view(B, H, blocks, block, D), [0, 0, 0, 0, reach, 0]); // m empty blocks in front
-            var shifted = Enumerable.Range(0, (int)reach + 1).Select(s => padded.narrow(2, s, blocks)).ToArray();
-            return cat(shifted, 3).transpose(1, 2).reshape(B * blocks, H, (reach + 1) * block, D);
+            // The last, partial block: queries [T - tail, T) over keys [T - tail - W, T).
+            var start = T - tail - W;
+            var query = arange(T - tail, T, device: q.device).view(-1, 1);
+            var key = arange(start, T, device: q.device).view(1, -1);
+            var mask = (key <= query).logical_and(key > query - W);
+            parts.Add(Scaled(q.narrow(2, T - tail, tail), k.narrow(2, start, T - start), v.narrow(2, start, T - start), mask, dropout, causal: false));
         }
-
-        // Mask (blocks, 1, block, (m + 1) block): query position n*block + a, key position (n - m)*block + c.
-        var n = arange(blocks, device: q.device).view(blocks, 1, 1);
-        var queryPosition = n * block + arange(block, device: q.device).view(1, block, 1);
-        var keyPosition = (n - reach) * block + arange((reach + 1) * block, device: q.device).view(1, 1, -1);
-        var mask = (keyPosition <= queryPosition).logical_and(keyPosition > queryPosition - window).logical_and(keyPosition >= 0).unsqueeze(1);
-        if (B > 1) mask = mask.repeat(B, 1, 1, 1);
-
-        var y = Scaled(queries, Span(k), Span(v), mask, dropout, causal: false); // (B * blocks, H, block, D)
-        return y.view(B, blocks, H, block, D).transpose(1, 2).reshape(B, H, blocks * block, D).narrow(2, 0, T);
+        return parts.Count == 1 ? parts[0] : cat(parts, 2);
     }
 
     /// <summary>(T, T) bool: query i may see key j when i - window &lt; j &lt;= i. For tests and reference only: it is T^2.</summary>

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using FewShot.Cli.Infrastructure;
+using FewShot.Cli.Plots;
+using FewShot.Model.Benchmarks;
+using Spectre.Console;
+
+namespace FewShot.Cli.Commands.Bench;
+
+/// <summary>fewshot bench attention: forward+backward time and peak memory of dense versus sparse attention against T.</summary>
+public sealed class AttentionBenchCommand : CliCommand
+{
+    readonly Option<string> contexts = new("--ctx") { DefaultValueFactory = _ => "1024,2048,4096,8192", Description = "Context lengths, comma-separated" };
+    readonly Option<int> window = new("--window") { DefaultValueFactory = _ => 256, Description = "Window of the local pattern" };
+    readonly Option<string> patterns = new("--patterns") { DefaultValueFactory = _ => string.Join(",", AttentionBenchmark.Patterns), Description = "Patterns to measure" };
+    readonly Option<int> heads = new("--heads") { DefaultValueFactory = _ => 6, Description = "Heads (of 64 dimensions)" };
+    readonly Option<string> plot = new("--plot") { DefaultValueFactory = _ => "bench-attention.png", Description = "Where to write the log-log plot" };
+    readonly Option<int> threads = CommonOptions.Threads();
+
+    public AttentionBenchCommand() : base("attention", "Time dense against sparse attention, forward and backward")
+    {
+        foreach (var o in new Option[] { contexts, window, patterns, heads, plot, threads }) Options.Add(o);
+    }
+
+    public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
+    {
+        CommonOptions.ResolveDevice("cpu", parse.GetValue(threads));
+        var lengths = ParseList(parse.GetValue(contexts)!, "--ctx");
+        var names = parse.GetValue(patterns)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var w = parse.GetValue(window);
+        if (w < 1 || w > lengths.Max()) throw new ArgumentException($"--window must be between 1 and the largest context ({lengths.Max()}), got {w}");
+        foreach (var name in names)
+            if (!AttentionBenchmark.Patterns.Contains(name)) throw new ArgumentException($"--patterns: unknown pattern '{name}' (known: {string.Join(", ", AttentionBenchmark.Patterns)})");
+
+        var results = new List<AttentionResult>();
+        context.Progress().Start(p =>
+        {
+            var task = p.AddTask("attention", maxValue: names.Length * lengths.Length);
+            foreach (var T in lengths)
+                foreach (var name in names)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    task.Description = $"{name} T={T}";
+                    results.Add(AttentionBenchmark.Run(name, T, w, parse.GetValue(heads)));
+                    task.Increment(1);
+                }
+        });
+
+        var plotPath = parse.GetValue(plot)!;
+        LogLogPlot.Save(plotPath, $"Attention forward + backward, {parse.GetValue(heads)} heads x 64, window {w}", "context length T", "seconds",
+            names.Select(n => new LogLogPlot.Series(n, results.Where(r => r.Pattern == n).Select(r => (double)r.Context).ToArray(),
+                results.Where(r => r.Pattern == n).Select(r => r.Seconds).ToArray())));
+
+        if (context.Json)
+        {
+            context.WriteJson(new JsonArray(results.Select(r => (JsonNode)new JsonObject
+            {
+                ["pattern"] = r.Pattern, ["ctx"] = r.Context, ["window"] = r.Window, ["heads"] = r.Heads, ["head_size"] = r.HeadSize,
+                ["seconds"] = Math.Round(r.Seconds, 5), ["peak_bytes"] = r.PeakBytes,
+                ["speedup_vs_dense"] = Math.Round(results.First(d => d.Pattern == "dense" && d.Context == r.Context).Seconds / r.Seconds, 3),
+            }).ToArray()));
+            return Task.FromResult(ExitCodes.Success);
+        }
+        var table = new Table().AddColumns("pattern", "T", "seconds", "peak memory", "vs dense");
+        foreach (var r in results)
+        {
+            var dense = results.FirstOrDefault(d => d.Pattern == "dense" && d.Context == r.Context);
+            table.AddRow(r.Pattern, $"{r.Context}", $"{r.Seconds:F4}", Units.Bytes(r.PeakBytes), dense is null ? "-" : $"{dense.Seconds / r.Seconds:F2}x");
+        }
+        context.Out.Write(table);
+        context.Out.MarkupLine($"plot: {Markup.Escape(plotPath)}");
+        return Task.FromResult(ExitCodes.Success);
+    }
+
+    internal static int[] ParseList(string text, string option) =>
+        text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new ArgumentException($"{option}: '{x}' is not a positive integer")).ToArray();
+}
