@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace FewShot.Evaluation.Running;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace FewShot.Evaluation.Running;
 /// overlap with the training data).
 /// </summary>
 public sealed record MetricRow(string Task, string ConfigHash, string Mode, int Shots, double EffectiveShots, bool Description,
-    string Split, string Subset, string Metric, double Value, double StdErr, int N, int Seed);
+    string Split, string Subset, string Metric, double Value, [property: JsonPropertyName("stderr")] double StdErr, int N, int Seed);
 
 /// <summary>One scored example, as the per-example JSONL records it.</summary>
 public sealed record ExampleRow(string Task, string Mode, int Shots, bool Description, string Split, int Index, string Prompt,
