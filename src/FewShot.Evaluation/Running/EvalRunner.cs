@@ -48,7 +48,7 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
 
         var m = model.Model.Config;
         return new EvalReport(
-            new ModelSummary(model.Model.GetName(), model.Hash, model.Parameters, m.Layers, m.Embedding, m.ContextLength, model.Tokenizer.Name),
+            new ModelSummary(model.Name, model.Hash, model.Parameters, m.Layers, m.Embedding, m.ContextLength, model.Tokenizer.Name),
             options.Seed,
             [.. tasks.Select(t => new TaskSummary(t.Name, t.Config.Hash, t.Config.Origin, TaskConfig.TypeName(t.Config.OutputType), t.Config.PrimaryMetric))],
             metrics, examplesOut, contamination);

@@ -20,6 +20,8 @@ public sealed class LanguageModel(Gpt model, ITokenizer tokenizer, string? hash 
     public int ContextLength => model.Config.ContextLength;
     public long Parameters => model.parameters().Sum(p => p.numel());
     public ResultCache Cache { get; init; } = new();
+    /// <summary>What results call the model (its folder's name).</summary>
+    public string Name { get; init; } = "model";
     /// <summary>Rows per forward pass when scoring separate requests.</summary>
     public int BatchSize { get; init; } = 16;
     /// <summary>Rows x longest sequence per forward pass: bounds the (B, T, vocab) logits.</summary>

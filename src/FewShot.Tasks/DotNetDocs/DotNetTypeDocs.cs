@@ -16,6 +16,9 @@ public static partial class DotNetTypeDocs
     /// </summary>
     public static IReadOnlyList<string> HeldOutNamespaces { get; } = ["System.Xml", "System.Security.Cryptography", "System.Net"];
 
+    /// <summary>Longer summaries are skipped, so that a question fits a 256-token context even at one token per byte.</summary>
+    public const int MaxSummaryLength = 160;
+
     public static bool IsHeldOut(string @namespace) => HeldOutNamespaces.Any(h =>
         @namespace == h || @namespace.StartsWith(h + ".", StringComparison.Ordinal));
 
@@ -63,7 +66,7 @@ public static partial class DotNetTypeDocs
                 var dot = fullName.LastIndexOf('.');
                 if (dot <= 0) continue;
                 var text = PlainText(summary);
-                if (text.Length is < 20 or > 300) continue;
+                if (text.Length is < 20 or > MaxSummaryLength) continue;
                 var name = fullName[(dot + 1)..].Split('`')[0];
                 types.TryAdd(fullName, new TypeDoc(fullName[..dot], name, text));
             }
