@@ -9,23 +9,23 @@ namespace FewShot.Evaluation.Running;
 /// </summary>
 public sealed class BagOfWordsClassifier
 {
-    const int Buckets = 1 << 14;
-    readonly Dictionary<string, float[]> centroids = new(StringComparer.Ordinal);
+    const int Buckets = 1 << 18;
+    // Sparse vectors: hashed word bucket -> weight. Thousands of labels (one per word or type name) stay small.
+    readonly Dictionary<string, Dictionary<int, float>> centroids = new(StringComparer.Ordinal);
     readonly string fallback;
 
     public BagOfWordsClassifier(IEnumerable<(string Query, string Answer)> training)
     {
-        var sums = new Dictionary<string, (float[] Sum, int Count)>(StringComparer.Ordinal);
+        var sums = new Dictionary<string, (Dictionary<int, float> Sum, int Count)>(StringComparer.Ordinal);
         foreach (var (query, answer) in training)
         {
             var key = answer.Trim();
-            if (!sums.TryGetValue(key, out var entry)) entry = (new float[Buckets], 0);
-            var features = Features(query);
-            for (var i = 0; i < Buckets; i++) entry.Sum[i] += features[i];
+            if (!sums.TryGetValue(key, out var entry)) entry = ([], 0);
+            foreach (var (bucket, value) in Features(query)) entry.Sum[bucket] = entry.Sum.GetValueOrDefault(bucket) + value;
             sums[key] = (entry.Sum, entry.Count + 1);
         }
         if (sums.Count == 0) throw new ArgumentException("the bag-of-words classifier needs training examples");
-        foreach (var (answer, (sum, count)) in sums) centroids[answer] = Normalise(sum.Select(v => v / count).ToArray());
+        foreach (var (answer, (sum, _)) in sums) centroids[answer] = Normalise(sum); // the direction of the mean
         fallback = sums.MaxBy(kv => kv.Value.Count).Key;
     }
 
@@ -38,24 +38,28 @@ public sealed class BagOfWordsClassifier
         return labels.MaxBy(label => Dot(features, centroids[label]))!;
     }
 
-    static float[] Features(string text)
+    static Dictionary<int, float> Features(string text)
     {
-        var vector = new float[Buckets];
-        foreach (var word in NGrams.Normalise(text)) vector[(int)(NGrams.Hash([word], 0, 1) % Buckets)] += 1;
+        var vector = new Dictionary<int, float>();
+        foreach (var word in NGrams.Normalise(text))
+        {
+            var bucket = (int)(NGrams.Hash([word], 0, 1) % Buckets);
+            vector[bucket] = vector.GetValueOrDefault(bucket) + 1;
+        }
         return vector;
     }
 
-    static float[] Normalise(float[] v)
+    static Dictionary<int, float> Normalise(Dictionary<int, float> v)
     {
-        var norm = MathF.Sqrt(v.Sum(x => x * x));
-        if (norm > 0) for (var i = 0; i < v.Length; i++) v[i] /= norm;
+        var norm = MathF.Sqrt(v.Values.Sum(x => x * x));
+        if (norm > 0) foreach (var key in v.Keys.ToList()) v[key] /= norm;
         return v;
     }
 
-    static float Dot(float[] a, float[] b)
+    static float Dot(Dictionary<int, float> a, Dictionary<int, float> b)
     {
         var s = 0f;
-        for (var i = 0; i < a.Length; i++) s += a[i] * b[i];
+        foreach (var (key, value) in a) s += value * b.GetValueOrDefault(key);
         return s;
     }
 }

@@ -143,3 +143,24 @@ public class RunnerTests
         Assert.Equal("C", classifier.Predict("sky", [" C", " D"])); // no centroid for either: it cannot know
     }
 }
+
+public class RollingTests
+{
+    [Fact]
+    public void PerplexityTasksReportBitsPerByteAndPerplexityFromJsonlText()
+    {
+        using var folder = new TestSupport.TempFolder();
+        File.WriteAllText(folder.File("docs.jsonl"), "{\"text\": \"First document.\"}\n{\"text\": \"A second, somewhat longer document.\"}\n");
+        File.WriteAllText(folder.File("ppl.json"), """
+            {"name": "ppl", "splits": {"test": {"jsonl": "docs.jsonl"}}, "query_template": "{text}", "output_type": "loglikelihood_rolling"}
+            """);
+        var task = EvalTask.Load(TaskConfig.Load(folder.File("ppl.json")));
+        var report = new EvalRunner(TestSupport.TinyModel(), new EvalOptions { Shots = [0, 5] }).Run([task]);
+        var bpb = Assert.Single(report.Results, r => r.Metric == "bits_per_byte");
+        var ppl = Assert.Single(report.Results, r => r.Metric == "perplexity");
+        Assert.InRange(bpb.Value, 6, 10); // random over 257 byte symbols: about log2(257) = 8 bits per byte
+        Assert.InRange(ppl.Value, 100, 600);
+        Assert.Equal(2, bpb.N);
+        Assert.True(bpb.StdErr > 0);
+    }
+}
