@@ -20,6 +20,7 @@ public static class ResultsFile
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // "2D+", not "2D\u002B"
     };
 
     static readonly JsonSerializerOptions Line = new(Json) { WriteIndented = false };
