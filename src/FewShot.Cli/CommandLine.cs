@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
 using FewShot.Cli.Commands.Bench;
+using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Infrastructure;
 
 namespace FewShot.Cli;
@@ -14,8 +15,10 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new EvalCommand(),
         new CommandGroup("bench", "Benchmarks that print JSON with --json",
             new DecodeBenchCommand(),
-            new AttentionBenchCommand()),
+            new AttentionBenchCommand(),
+            new EvalBenchCommand()),
     ];
 }

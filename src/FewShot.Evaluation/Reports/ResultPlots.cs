@@ -1,0 +1,85 @@
+using FewShot.Evaluation.Running;
+using ScottPlot;
+
+namespace FewShot.Evaluation.Reports;
+
+/// <summary>
+/// The paper's figures from results files. Figure 1.2: accuracy against K (log axis; K = 0 drawn at 0.5) with and
+/// without the task description. Figure 1.3: accuracy against model size (log axis) for zero-, one- and few-shot,
+/// averaged over the tasks each file measured (in-context rows, IID, all examples, each task's primary metric).
+/// </summary>
+public static class ResultPlots
+{
+    static double KPosition(int k) => Math.Log10(k == 0 ? 0.5 : k);
+
+    public static string AccuracyAgainstShots(IReadOnlyList<ResultsFile.Contents> runs, string path)
+    {
+        var plot = new Plot();
+        foreach (var run in runs)
+            foreach (var task in run.Tasks)
+                foreach (var description in new[] { true, false })
+                {
+                    var rows = Primary(run, task).Where(r => r.Description == description).OrderBy(r => r.Shots).ToArray();
+                    if (rows.Length == 0) continue;
+                    var xs = rows.Select(r => KPosition(r.Shots)).ToArray();
+                    var ys = rows.Select(r => r.Value).ToArray();
+                    var line = plot.Add.Scatter(xs, ys);
+                    line.LegendText = $"{task.Name}{(runs.Count > 1 ? $" ({run.Model.Name} {run.Model.Parameters / 1e6:F1}M)" : "")} {(description ? "with" : "no")} description";
+                    line.LinePattern = description ? LinePattern.Solid : LinePattern.Dashed;
+                    var bars = plot.Add.ErrorBar(xs, ys, rows.Select(r => r.StdErr).ToArray());
+                    bars.Color = line.Color;
+                }
+        var ks = runs.SelectMany(r => r.Results).Select(r => r.Shots).Distinct().Order().ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ks.Select(KPosition).ToArray(), ks.Select(k => k.ToString()).ToArray());
+        plot.XLabel("Number of examples in context (K)");
+        plot.YLabel("Accuracy");
+        plot.Title("In-context learning: accuracy against K (Figure 1.2)");
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 900, 600);
+        return path;
+    }
+
+    public static string AccuracyAgainstSize(IReadOnlyList<ResultsFile.Contents> runs, string path)
+    {
+        var plot = new Plot();
+        var settings = new (string Name, Func<IReadOnlyList<int>, int?> PickK)[]
+        {
+            ("Zero-shot", ks => ks.Contains(0) ? 0 : null),
+            ("One-shot", ks => ks.Contains(1) ? 1 : null),
+            ("Few-shot", ks => ks.Count > 0 && ks.Max() > 1 ? ks.Max() : null),
+        };
+        foreach (var (name, pickK) in settings)
+        {
+            var points = new List<(double X, double Y, double E)>();
+            foreach (var run in runs.OrderBy(r => r.Model.Parameters))
+            {
+                var rows = run.Tasks.SelectMany(t => Primary(run, t)).ToArray();
+                if (rows.Any(r => r.Description)) rows = [.. rows.Where(r => r.Description)]; // the paper's setting: with description
+                var k = pickK([.. rows.Select(r => r.Shots).Distinct()]);
+                if (k is null) continue;
+                var atK = rows.Where(r => r.Shots == k).ToArray();
+                if (atK.Length == 0) continue;
+                var mean = atK.Average(r => r.Value);
+                var error = Math.Sqrt(atK.Sum(r => r.StdErr * r.StdErr)) / atK.Length;
+                points.Add((Math.Log10(run.Model.Parameters), mean, error));
+            }
+            if (points.Count == 0) continue;
+            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
+            line.LegendText = name;
+            var bars = plot.Add.ErrorBar(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), points.Select(p => p.E).ToArray());
+            bars.Color = line.Color;
+        }
+        var sizes = runs.Select(r => r.Model.Parameters).Distinct().Order().ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            sizes.Select(s => Math.Log10(s)).ToArray(), sizes.Select(s => $"{s / 1e6:0.##}M").ToArray());
+        plot.XLabel("Parameters (log scale)");
+        plot.YLabel("Mean accuracy over tasks");
+        plot.Title("Zero-, one- and few-shot against model size (Figure 1.3)");
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 900, 600);
+        return path;
+    }
+
+    static IEnumerable<MetricRow> Primary(ResultsFile.Contents run, TaskSummary task) =>
+        run.Results.Where(r => r.Task == task.Name && r.Mode == "icl" && r.Split == "iid" && r.Subset == "all" && r.Metric == task.PrimaryMetric);
+}

@@ -1,0 +1,74 @@
+using FewShot.Evaluation.Prompts;
+using FewShot.Evaluation.TaskFiles;
+
+namespace FewShot.Evaluation.Tests.Tasks;
+
+public class PromptTests
+{
+    static EvalTask Task(int documents, string? description = "Add.")
+    {
+        var json = $$$"""
+            {"name": "add", {{{(description is null ? "" : $"\"description\": \"{description}\",")}}}
+             "splits": {"test": {"generator": "2D+", "seed": 3, "count": {{{documents}}}}},
+             "query_template": "{context}", "answer_template": "{completion}", "answer_delimiter": "",
+             "example_separator": "\n", "output_type": "loglikelihood"}
+            """;
+        return EvalTask.Load(TaskConfig.Parse(json, "test.json", null));
+    }
+
+    static int Chars(string s) => s.Length;
+
+    [Fact]
+    public void APromptIsDescriptionThenKDemonstrationsThenTheQueryNeverItself()
+    {
+        var task = Task(5);
+        var builder = new PromptBuilder(task, Chars, 10_000);
+        for (var i = 0; i < task.Eval.Count; i++)
+        {
+            var prompt = builder.Build(task.Eval[i], i, shots: 4, withDescription: true, seed: 1);
+            var lines = prompt.Context.Split('\n');
+            Assert.Equal("Add.", lines[0]);
+            Assert.Equal("", lines[1]);
+            Assert.Equal(task.Eval[i].Query, lines[^1]);
+            var demos = lines[2..^1];
+            Assert.Equal(4, demos.Length);
+            Assert.DoesNotContain(task.Eval[i].Demonstration(""), demos); // the other four, never the query
+            Assert.Equal(4, demos.Distinct().Count());
+            Assert.Equal(4, prompt.EffectiveShots);
+        }
+        var zero = builder.Build(task.Eval[0], 0, 0, withDescription: false, seed: 1);
+        Assert.Equal(task.Eval[0].Query, zero.Context);
+        Assert.Equal(builder.Build(task.Eval[0], 0, 2, true, seed: 9), builder.Build(task.Eval[0], 0, 2, true, seed: 9));
+    }
+
+    [Fact]
+    public void KLargerThanThePoolIsAClearError()
+    {
+        var task = Task(5);
+        var e = Assert.Throws<ArgumentException>(() => new PromptBuilder(task, Chars, 10_000).Build(task.Eval[0], 0, 5, true, 1));
+        Assert.Contains("5 demonstrations asked for but split 'test' offers only 4", e.Message);
+    }
+
+    [Fact]
+    public void DemonstrationsThatDoNotFitAreDroppedAndTheEffectiveKReported()
+    {
+        var task = Task(20, description: null);
+        var query = task.Eval[0];
+        var one = query.Demonstration("").Length + 1; // roughly one demonstration per this many characters
+        var budget = query.Query.Length + 3 * one + 10;
+        var prompt = new PromptBuilder(task, Chars, budget).Build(query, 0, 10, false, 1);
+        Assert.InRange(prompt.EffectiveShots, 1, 9);
+        Assert.Equal(10, prompt.RequestedShots);
+        Assert.True(prompt.Context.Length + query.Answer.Length <= budget);
+        Assert.Equal(prompt.EffectiveShots + 1, prompt.Context.Split('\n').Length);
+    }
+
+    [Fact]
+    public void AContextThatCannotHoldEvenTheZeroShotPromptIsAClearError()
+    {
+        var task = Task(3);
+        var e = Assert.Throws<ArgumentException>(() => new PromptBuilder(task, Chars, 8).Build(task.Eval[0], 0, 0, false, 1));
+        Assert.Contains("cannot hold even the zero-shot prompt", e.Message);
+        Assert.Contains("(8 tokens)", e.Message);
+    }
+}
