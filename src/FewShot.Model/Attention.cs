@@ -19,13 +19,23 @@ public static class Attention
         F.scaled_dot_product_attention(q, k, v, mask, dropout, is_casual: causal);
 
     /// <summary>Causal attention of one layer over a whole sequence (training, or a prefill from an empty cache).</summary>
-    public static Tensor Causal(Tensor q, Tensor k, Tensor v, AttentionKind kind, int window, double dropout)
+    public static Tensor Causal(Tensor q, Tensor k, Tensor v, LayerPattern pattern, double dropout)
     {
-        // A window that covers the whole sequence is dense attention: take the fused causal kernel.
-        return kind == AttentionKind.Dense || q.shape[2] <= window
-            ? Scaled(q, k, v, mask: null, dropout, causal: true)
-            : LocalBlockwise(q, k, v, window, dropout);
+        if (pattern.Groups.Count == 1) return Group(q, k, v, pattern.Groups[0], dropout);
+        return cat(pattern.Groups.Select(g =>
+            Group(q.narrow(1, g.First, g.Count), k.narrow(1, g.First, g.Count), v.narrow(1, g.First, g.Count), g, dropout)).ToArray(), 1);
     }
+
+    static Tensor Group(Tensor q, Tensor k, Tensor v, HeadGroup g, double dropout) => g.Pattern switch
+    {
+        // A band that covers the whole sequence is dense attention: take the fused causal kernel.
+        HeadPattern.Dense => Scaled(q, k, v, mask: null, dropout, causal: true),
+        HeadPattern.Band => q.shape[2] <= g.Size ? Scaled(q, k, v, null, dropout, causal: true) : LocalBlockwise(q, k, v, g.Size, dropout),
+        HeadPattern.Every => SparsePatternKernels.EveryNth(q, k, v, g.Size, dropout),
+        HeadPattern.Block => SparsePatternKernels.WithinBlocks(q, k, v, g.Size, dropout),
+        HeadPattern.Summary => SparsePatternKernels.SummaryColumns(q, k, v, g.Size, g.Summary, dropout),
+        _ => throw new ArgumentOutOfRangeException(nameof(g)),
+    };
 
     /// <summary>
     /// Locally banded causal attention (query i sees keys i - window &lt; j &lt;= i), exact, in O(T x window) time and

@@ -10,6 +10,10 @@ public enum AttentionKind
     Dense,
     /// <summary>Locally banded causal attention: a token sees itself and the previous window - 1 tokens.</summary>
     Local,
+    /// <summary>The Sparse Transformer's strided pattern: the previous l positions, and every l-th position before them.</summary>
+    Strided,
+    /// <summary>The Sparse Transformer's fixed pattern: the own block of l positions, and the last c of every block.</summary>
+    Fixed,
 }
 
 /// <summary>
@@ -22,6 +26,8 @@ public static class AttentionLayout
     {
         AttentionKind.Dense => "dense",
         AttentionKind.Local => "local",
+        AttentionKind.Strided => "strided",
+        AttentionKind.Fixed => "fixed",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
@@ -29,7 +35,9 @@ public static class AttentionLayout
     {
         "dense" or "global" => AttentionKind.Dense, // GPT-Neo calls dense layers "global"
         "local" => AttentionKind.Local,
-        _ => throw new FormatException($"{where}: unknown attention type '{name}' (expected dense or local)"),
+        "strided" => AttentionKind.Strided,
+        "fixed" => AttentionKind.Fixed,
+        _ => throw new FormatException($"{where}: unknown attention type '{name}' (expected dense, local, strided or fixed)"),
     };
 
     /// <summary>Expands GPT-Neo style entries into one kind per layer.</summary>

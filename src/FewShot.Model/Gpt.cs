@@ -9,7 +9,7 @@ namespace FewShot.Model;
 // Module fields are named after Hugging Face GPT-2's checkpoint keys (wte, h.0.attn.c_attn, ...) so that state-dict
 // keys match; weights are nn.Linear's [out, in], where Hugging Face's Conv1D stores [in, out].
 
-/// <summary>Multi-head causal self-attention; dense or locally banded, with an optional KV cache.</summary>
+/// <summary>Multi-head causal self-attention with its layer's pattern (dense, local, strided, fixed) and an optional KV cache.</summary>
 public sealed class CausalSelfAttention : nn.Module
 {
     readonly Linear c_attn; // x -> q, k, v in one matmul
@@ -17,8 +17,7 @@ public sealed class CausalSelfAttention : nn.Module
     readonly Dropout resid_dropout;
     readonly int heads, layer;
     readonly double dropout;
-    public AttentionKind Kind { get; }
-    public int Window { get; }
+    public LayerPattern Pattern { get; }
 
     public CausalSelfAttention(GptConfig config, int layer) : base(nameof(CausalSelfAttention))
     {
@@ -28,8 +27,7 @@ public sealed class CausalSelfAttention : nn.Module
         heads = config.Heads;
         dropout = config.Dropout;
         this.layer = layer;
-        Kind = config.KindOfLayer(layer);
-        Window = config.Window;
+        Pattern = LayerPattern.For(config, layer);
         RegisterComponents();
     }
 
@@ -42,7 +40,7 @@ public sealed class CausalSelfAttention : nn.Module
         var p = training ? dropout : 0.0;
 
         // (B, nh, T, hs): over this sequence alone (training), or over what the cache holds plus these tokens.
-        var y = cache is null ? Attention.Causal(q, k, v, Kind, Window, p) : cache.Attend(layer, q, k, v, p);
+        var y = cache is null ? Attention.Causal(q, k, v, Pattern, p) : cache.Attend(layer, q, k, v, p);
 
         y = y.transpose(1, 2).contiguous().view(B, T, C); // re-assemble heads side by side
         return resid_dropout.forward(c_proj.forward(y));

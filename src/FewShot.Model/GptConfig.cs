@@ -24,6 +24,12 @@ public sealed record GptConfig
     public AttentionKind[] AttentionTypes { get; init; } = [];
     /// <summary>The window of local layers: a token attends to itself and the previous Window - 1 tokens.</summary>
     public int Window { get; init; } = 256;
+    /// <summary>l of the strided and fixed patterns: the stride, or the block length.</summary>
+    public int SparseStride { get; init; } = 128;
+    /// <summary>c of the fixed pattern: how many positions at the end of each block every later query sees.</summary>
+    public int SparseSummary { get; init; } = 8;
+    /// <summary>How a strided or fixed layer divides its two patterns: "heads" (half the heads each) or "layers" (alternate layers).</summary>
+    public string SparseSplit { get; init; } = "heads";
 
     public int HeadSize => Embedding / Heads;
 
@@ -43,6 +49,14 @@ public sealed record GptConfig
             $"describes {AttentionTypes.Length} layers but n_layer is {Layers}");
         if (AttentionTypes.Contains(AttentionKind.Local))
             Require(Window >= 1 && Window <= ContextLength, "window_size", $"must be between 1 and n_ctx {ContextLength}, got {Window}");
+        if (AttentionTypes.Any(k => k is AttentionKind.Strided or AttentionKind.Fixed))
+        {
+            Require(SparseStride >= 1 && SparseStride <= ContextLength, "sparse_stride", $"must be between 1 and n_ctx {ContextLength}, got {SparseStride}");
+            Require(SparseSplit is "heads" or "layers", "sparse_split", $"must be \"heads\" or \"layers\", got \"{SparseSplit}\"");
+            Require(SparseSplit != "heads" || Heads % 2 == 0, "sparse_split", $"\"heads\" needs an even n_head, got {Heads}");
+        }
+        if (AttentionTypes.Contains(AttentionKind.Fixed))
+            Require(SparseSummary >= 1 && SparseSummary <= SparseStride, "sparse_summary", $"must be between 1 and sparse_stride {SparseStride}, got {SparseSummary}");
         return this;
     }
 
@@ -67,6 +81,9 @@ public sealed record GptConfig
             ["layer_norm_epsilon"] = LayerNormEpsilon,
             ["attention_types"] = AttentionLayout.Compress(AttentionTypes.Length == 0 ? Enumerable.Repeat(AttentionKind.Dense, Layers).ToArray() : AttentionTypes),
             ["window_size"] = Window,
+            ["sparse_stride"] = SparseStride,
+            ["sparse_summary"] = SparseSummary,
+            ["sparse_split"] = SparseSplit,
         };
         return json;
     }
@@ -111,6 +128,9 @@ public sealed record GptConfig
             LayerNormEpsilon = Number("layer_norm_epsilon", 1e-5),
             AttentionTypes = types.All(k => k == AttentionKind.Dense) ? [] : types,
             Window = Int("window_size", 256),
+            SparseStride = Int("sparse_stride", 128),
+            SparseSummary = Int("sparse_summary", 8),
+            SparseSplit = o["sparse_split"] is JsonValue split ? split.GetValue<string>() : "heads",
         };
         try { return config.Validate(); }
         catch (ArgumentException e) { throw new FormatException($"{where}: {e.Message}"); }

@@ -12,7 +12,7 @@ namespace FewShot.Model;
 public sealed class KvCache : IDisposable
 {
     readonly Tensor[] keys, values;
-    readonly AttentionKind[] kinds;
+    readonly LayerPattern[] patterns;
     readonly long[] lengths;
     readonly Device device;
     readonly int offset; // first row of the parent cache that this view covers
@@ -28,12 +28,12 @@ public sealed class KvCache : IDisposable
         Window = config.Window;
         this.device = device;
         lengths = new long[batch];
-        kinds = Enumerable.Range(0, config.Layers).Select(config.KindOfLayer).ToArray();
+        patterns = Enumerable.Range(0, config.Layers).Select(i => LayerPattern.For(config, i)).ToArray();
         keys = new Tensor[config.Layers];
         values = new Tensor[config.Layers];
         for (var i = 0; i < config.Layers; i++)
         {
-            var slots = kinds[i] == AttentionKind.Local ? Math.Min(capacity, config.Window) : capacity;
+            var slots = patterns[i].Kind == AttentionKind.Local ? Math.Min(capacity, config.Window) : capacity;
             long[] shape = [batch, config.Heads, slots, config.HeadSize];
             keys[i] = zeros(shape, dtype, device).DetachFromDisposeScope();
             values[i] = zeros(shape, dtype, device).DetachFromDisposeScope();
@@ -46,7 +46,7 @@ public sealed class KvCache : IDisposable
         Capacity = parent.Capacity;
         Window = parent.Window;
         device = parent.device;
-        kinds = parent.kinds;
+        patterns = parent.patterns;
         lengths = parent.lengths;
         offset = parent.offset + start;
         keys = parent.keys.Select(k => k.narrow(0, start, count).DetachFromDisposeScope()).ToArray();
@@ -97,12 +97,14 @@ public sealed class KvCache : IDisposable
     internal Tensor Attend(int layer, Tensor q, Tensor k, Tensor v, double dropout)
     {
         using var _ = no_grad();
-        return kinds[layer] == AttentionKind.Local ? AttendLocal(layer, q, k, v, dropout) : AttendDense(layer, q, k, v, dropout);
+        return patterns[layer].Kind == AttentionKind.Local ? AttendLocal(layer, q, k, v, dropout) : AttendAll(layer, q, k, v, dropout);
     }
 
-    Tensor AttendDense(int layer, Tensor q, Tensor k, Tensor v, double dropout)
+    // Layers that keep every position: dense, strided and fixed.
+    Tensor AttendAll(int layer, Tensor q, Tensor k, Tensor v, double dropout)
     {
         var T = k.shape[2];
+        var pattern = patterns[layer];
         var (min, max) = (MinLength(), MaxLength());
         if (min == max)
         {
@@ -116,19 +118,13 @@ public sealed class KvCache : IDisposable
             keys[layer].scatter_(2, index, k);
             values[layer].scatter_(2, index, v);
         }
+        if (min == 0 && min == max) return Attention.Causal(q, k, v, pattern, dropout); // a prefill from empty
         var seen = max + T;
         var (allKeys, allValues) = (keys[layer].narrow(2, 0, seen), values[layer].narrow(2, 0, seen));
-        if (min == max)
-            return T == 1
-                ? Attention.Scaled(q, allKeys, allValues, null, dropout, causal: false)      // one query sees every cached key
-                : min == 0
-                    ? Attention.Scaled(q, k, v, null, dropout, causal: true)                // prefill from empty
-                    : Attention.Scaled(q, allKeys, allValues, CausalMask(min, T, seen), dropout, causal: false);
-
-        // Ragged single-token decode: row b sees slots [0, length_b].
-        var slots = arange(seen, device: device).view(1, 1, 1, -1);
-        var limit = tensor(lengths.AsSpan(offset, Batch).ToArray(), device: device).view(Batch, 1, 1, 1);
-        return Attention.Scaled(q, allKeys, allValues, slots <= limit, dropout, causal: false);
+        if (pattern.IsDense && min == max && T == 1)
+            return Attention.Scaled(q, allKeys, allValues, null, dropout, causal: false); // one query sees every cached key
+        // Otherwise mask by position: (B, nh, T, S), true where query may see key.
+        return Attention.Scaled(q, allKeys, allValues, pattern.Mask(Positions(T), arange(seen, device: device)), dropout, causal: false);
     }
 
     Tensor AttendLocal(int layer, Tensor q, Tensor k, Tensor v, double dropout)
@@ -157,7 +153,7 @@ public sealed class KvCache : IDisposable
 
         if (min == 0)
         {
-            y = Attention.Causal(q, k, v, AttentionKind.Local, Window, dropout);
+            y = Attention.Causal(q, k, v, patterns[layer], dropout);
         }
         else
         {
@@ -190,13 +186,6 @@ public sealed class KvCache : IDisposable
         var slot = arange(ring, device: device);
         var position = (length - 1) - ((length - 1 - slot) % ring + ring) % ring;
         return position.masked_fill(position < 0, -1);
-    }
-
-    // (T, S) bool for queries at positions start..start+T-1 over slots 0..S-1 of a dense layer.
-    Tensor CausalMask(long start, long T, long S)
-    {
-        var query = arange(start, start + T, device: device).view(-1, 1);
-        return arange(S, device: device).view(1, -1) <= query;
     }
 
     /// <summary>Moves every row forward by T positions (called by the model after a forward pass).</summary>

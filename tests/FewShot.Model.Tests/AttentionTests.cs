@@ -106,25 +106,64 @@ public sealed class AttentionTests
         Assert.Equal(48 + Math.Min(window, 48), slotsPerLayer);
     }
 
-    [Fact]
-    public void BlockwiseLocalAttentionEqualsMaskedDenseInOutputsAndGradients()
+    [Theory]
+    [InlineData("local", "heads")]
+    [InlineData("strided", "heads")]
+    [InlineData("strided", "layers")]
+    [InlineData("fixed", "heads")]
+    [InlineData("fixed", "layers")]
+    public void EverySparsePatternEqualsDenseAttentionUnderItsMaskInOutputsAndGradients(string kind, string split)
     {
-        foreach (var (T, window) in new[] { (100, 16), (96, 16), (257, 64), (64, 1), (50, 64), (300, 7), (37, 5), (40, 20), (41, 20) })
+        // T not divisible by l or window, windows of 1, l longer than T.
+        foreach (var (T, l) in new[] { (100, 16), (96, 16), (257, 64), (64, 1), (50, 64), (300, 7), (37, 5), (41, 20) })
         {
-            manual_seed(T + window);
-            var q = randn(2, 3, T, 8, requires_grad: true);
-            var k = randn(2, 3, T, 8, requires_grad: true);
-            var v = randn(2, 3, T, 8, requires_grad: true);
-            var weights = randn(2, 3, T, 8);
+            foreach (var layerIndex in split == "layers" ? new[] { 0, 1 } : new[] { 0 })
+            {
+                var config = new GptConfig
+                {
+                    Layers = 2, Heads = 4, Embedding = 32, ContextLength = 512, Window = l, SparseStride = l, SparseSummary = Math.Min(3, l),
+                    SparseSplit = split, AttentionTypes = [AttentionLayout.Parse(kind, "test"), AttentionLayout.Parse(kind, "test")],
+                }.Validate();
+                var pattern = LayerPattern.For(config, layerIndex);
+                manual_seed(T + l);
+                var q = randn(2, 4, T, 8, requires_grad: true);
+                var k = randn(2, 4, T, 8, requires_grad: true);
+                var v = randn(2, 4, T, 8, requires_grad: true);
+                var weights = randn(2, 4, T, 8);
 
-            var reference = Attention.Scaled(q, k, v, Attention.BandMask(T, window, CPU), 0, causal: false);
-            var referenceGrads = torch.autograd.grad([(reference * weights).sum()], [q, k, v]);
-            var output = Attention.Causal(q, k, v, AttentionKind.Local, window, 0);
-            var grads = torch.autograd.grad([(output * weights).sum()], [q, k, v]);
-            Assert.True((output - reference).abs().max().item<float>() < 1e-5, $"T={T} window={window}: outputs");
-            for (var i = 0; i < 3; i++)
-                Assert.True((grads[i] - referenceGrads[i]).abs().max().item<float>() < 1e-5, $"T={T} window={window}: gradient {i}");
+                var mask = pattern.Mask(arange(T).view(1, T), arange(T));
+                var reference = Attention.Scaled(q, k, v, mask, 0, causal: false);
+                var referenceGrads = torch.autograd.grad([(reference * weights).sum()], [q, k, v]);
+                var output = Attention.Causal(q, k, v, pattern, 0);
+                var grads = torch.autograd.grad([(output * weights).sum()], [q, k, v]);
+                var where = $"{kind}/{split} layer {layerIndex} T={T} l={l}";
+                Assert.True((output - reference).abs().max().item<float>() < 1e-5, $"{where}: outputs");
+                for (var i = 0; i < 3; i++)
+                    Assert.True((grads[i] - referenceGrads[i]).abs().max().item<float>() < 1e-5, $"{where}: gradient {i}");
+            }
         }
+    }
+
+    [Theory]
+    [InlineData("strided")]
+    [InlineData("fixed")]
+    public void SparseLayersDecodeWithTheCacheAsTheyComputeInFull(string kind)
+    {
+        manual_seed(5);
+        using var model = new Gpt(new GptConfig
+        {
+            VocabSize = 97, ContextLength = 64, Layers = 2, Heads = 4, Embedding = 32, SparseStride = 4, SparseSummary = 2,
+            AttentionTypes = [AttentionKind.Dense, AttentionLayout.Parse(kind, "test")],
+        });
+        model.eval();
+        using var _ = no_grad();
+        var full = TinyModels.RandomIds(1, 30);
+        var reference = model.forward(full);
+        using var cache = model.NewCache(1, 30);
+        model.Forward(full[.., ..6], cache);
+        model.Forward(full[.., 6..9], cache);
+        for (var t = 9; t < 30; t++)
+            Assert.True(model.Forward(full[.., t..(t + 1)], cache, lastOnly: true)[0, 0].allclose(reference[0, t], rtol: 0, atol: 1e-4), $"position {t}");
     }
 
     [Fact]

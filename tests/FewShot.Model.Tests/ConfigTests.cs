@@ -21,6 +21,9 @@ public sealed class ConfigTests
     [InlineData("""{"n_layer": 2, "n_head": 2, "n_embd": 8, "n_ctx": 16, "attention_types": [["local"], 2], "window_size": 0}""", "window_size")]
     [InlineData("""{"n_layer": 2, "n_head": 2, "n_embd": 8, "attention_types": [["sparse"], 2]}""", "sparse")]
     [InlineData("""{"n_layer": "two"}""", "n_layer")]
+    [InlineData("""{"n_layer": 2, "n_head": 2, "n_embd": 8, "attention_types": [["fixed"], 2], "sparse_stride": 4, "sparse_summary": 5}""", "sparse_summary")]
+    [InlineData("""{"n_layer": 2, "n_head": 3, "n_embd": 9, "attention_types": [["strided"], 2]}""", "sparse_split")]
+    [InlineData("""{"n_layer": 2, "n_head": 2, "n_embd": 8, "attention_types": [["strided"], 2], "sparse_split": "rows"}""", "sparse_split")]
     public void ImpossibleConfigsNameTheField(string json, string field)
     {
         var e = Assert.Throws<FormatException>(() => GptConfig.FromJson(JsonNode.Parse(json)!, "config.json"));

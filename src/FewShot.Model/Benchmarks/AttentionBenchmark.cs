@@ -12,8 +12,9 @@ public sealed record AttentionResult(string Pattern, int Context, int Window, in
 /// </summary>
 public static class AttentionBenchmark
 {
-    public static readonly string[] Patterns = ["dense", "local"];
+    public static readonly string[] Patterns = ["dense", "local", "strided", "fixed"];
 
+    /// <summary>Strided and fixed use l = window (so every pattern's local part matches) and, for fixed, 8 summary columns.</summary>
     public static AttentionResult Run(string pattern, int context, int window, int heads = 6, int headSize = 64, int runs = 3)
     {
         MemoryHighWater.UseFreshMappingsForLargeAllocations();
@@ -22,12 +23,13 @@ public static class AttentionBenchmark
         var q = randn(1, heads, context, headSize, requires_grad: true);
         var k = randn(1, heads, context, headSize, requires_grad: true);
         var v = randn(1, heads, context, headSize, requires_grad: true);
-        Func<Tensor> attend = pattern switch
+        var config = new GptConfig
         {
-            "dense" => () => Attention.Scaled(q, k, v, null, 0, causal: true),
-            "local" => () => Attention.Causal(q, k, v, AttentionKind.Local, window, 0),
-            _ => throw new ArgumentException($"unknown attention pattern '{pattern}' (known: {string.Join(", ", Patterns)})"),
-        };
+            Layers = 1, Heads = heads, Embedding = heads * headSize, ContextLength = context, Window = window, SparseStride = window,
+            AttentionTypes = [AttentionLayout.Parse(pattern, "pattern")],
+        }.Validate();
+        var layer = LayerPattern.For(config, 0);
+        Tensor attend() => Attention.Causal(q, k, v, layer, 0);
 
         void Once()
         {
