@@ -14,7 +14,7 @@ namespace FewShot.Data.Builtin;
 /// </summary>
 public static class BuiltinCorpus
 {
-    public const int Version = 1;
+    public const int Version = 2;
     /// <summary>Namespaces (and their sub-namespaces) held out of pretraining: the OOD split of the evaluation issue.</summary>
     public static readonly IReadOnlyList<string> HeldOutNamespaces = ["System.Xml", "System.Security.Cryptography", "Microsoft.AspNetCore.SignalR"];
     public const int Seed = 20200528;   // GPT-3's arXiv date
@@ -66,36 +66,40 @@ public static class BuiltinCorpus
 
     static void Build(IReadOnlyList<string> files, string folder, IProgress<StageProgress>? progress)
     {
-        using var raw = new JsonLinesWriter(Path.Combine(folder, "xmldocs-raw.jsonl"));
-        using var encyclopedia = new JsonLinesWriter(Path.Combine(folder, "encyclopedia.jsonl"));
-        using var dialogues = new JsonLinesWriter(Path.Combine(folder, "dialogues.jsonl"));
-        using var oodEncyclopedia = new JsonLinesWriter(Path.Combine(folder, "ood-encyclopedia.jsonl"));
-        using var oodDialogues = new JsonLinesWriter(Path.Combine(folder, "ood-dialogues.jsonl"));
         var summaries = new List<string>();
-        var rawChunk = new StringBuilder();
-        var rawMembers = 0;
-        var done = 0;
-        foreach (var file in files)
+        using (var raw = new JsonLinesWriter(Path.Combine(folder, "xmldocs-raw.jsonl")))
+        using (var encyclopedia = new JsonLinesWriter(Path.Combine(folder, "encyclopedia.jsonl")))
+        using (var dialogues = new JsonLinesWriter(Path.Combine(folder, "dialogues.jsonl")))
+        using (var oodEncyclopedia = new JsonLinesWriter(Path.Combine(folder, "ood-encyclopedia.jsonl")))
+        using (var oodDialogues = new JsonLinesWriter(Path.Combine(folder, "ood-dialogues.jsonl")))
         {
-            foreach (var group in GroupByType(XmlDocs.Read(file)))
+            var rawChunk = new StringBuilder();
+            int rawMembers = 0, rawChunks = 0, done = 0;
+            foreach (var file in files)
             {
-                var heldOut = HeldOutNamespaces.Any(ns => group[0].Namespace == ns || group[0].Namespace.StartsWith(ns + "."));
-                (heldOut ? oodEncyclopedia : encyclopedia).Write(string.Join("\n", group.Select(e => e.Line)));
-                foreach (var chunk in group.Chunk(8))
-                    (heldOut ? oodDialogues : dialogues).Write(string.Join("\n\n", chunk.Select(Dialogue)));
-                if (heldOut) continue;
-                foreach (var entry in group)
+                foreach (var group in GroupByType(XmlDocs.Read(file)))
                 {
-                    rawChunk.Append(entry.RawXml).Append('\n');
-                    if (++rawMembers % 24 == 0) { raw.Write(rawChunk.ToString()); rawChunk.Clear(); }
-                    if (summaries.Count < 200_000) summaries.Add(entry.Summary);
+                    var heldOut = HeldOutNamespaces.Any(ns => group[0].Namespace == ns || group[0].Namespace.StartsWith(ns + "."));
+                    (heldOut ? oodEncyclopedia : encyclopedia).Write(string.Join("\n", group.Select(e => e.Line)));
+                    foreach (var chunk in group.Chunk(8))
+                        (heldOut ? oodDialogues : dialogues).Write(string.Join("\n\n", chunk.Select(Dialogue)));
+                    if (heldOut) continue;
+                    foreach (var entry in group)
+                    {
+                        rawChunk.Append(entry.RawXml).Append('\n');
+                        if (++rawMembers % RawMembersPerDocument != 0) continue;
+                        // Every second chunk: the raw XML (~85 MB) would otherwise dwarf the rest of the corpus.
+                        if (rawChunks++ % 2 == 0) raw.Write(rawChunk.ToString());
+                        rawChunk.Clear();
+                    }
+                    if (summaries.Count < 200_000) summaries.AddRange(group.Select(e => e.Summary));
                 }
+                progress?.Report(new StageProgress("builtin", "xmldocs", ++done, files.Count, "files"));
             }
-            progress?.Report(new StageProgress("builtin", "xmldocs", ++done, files.Count, "files"));
+            if (rawChunk.Length > 0) raw.Write(rawChunk.ToString());
         }
-        if (rawChunk.Length > 0) raw.Write(rawChunk.ToString());
 
-        var words = Scramble.WordScrambleWords(summaries);
+        var words = WordScramble.WordsFrom(summaries, 10_000);
         File.WriteAllLines(Path.Combine(folder, "words.txt"), words);
         using (var arithmetic = new JsonLinesWriter(Path.Combine(folder, "arithmetic.jsonl")))
             foreach (var document in SyntheticDocuments.Arithmetic(documentsPerTask: 600, Seed)) arithmetic.Write(document);
@@ -113,6 +117,8 @@ public static class BuiltinCorpus
         };
         File.WriteAllText(Path.Combine(folder, "corpus.json"), JsonSerializer.Serialize(description, new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    const int RawMembersPerDocument = 24;
 
     /// <summary>The words of the built-in scramble tasks (5-14 letters, most frequent in the documentation first).</summary>
     public static IReadOnlyList<string> Words(string? cacheDirectory = null) => File.ReadAllLines(Path.Combine(Ensure(cacheDirectory), "words.txt"));
@@ -139,11 +145,6 @@ public static class BuiltinCorpus
             group.Add(e);
         }
         if (group.Count > 0) yield return group;
-    }
-
-    static class Scramble
-    {
-        public static IReadOnlyList<string> WordScrambleWords(IEnumerable<string> texts) => WordScramble.WordsFrom(texts, 10_000);
     }
 }
 
