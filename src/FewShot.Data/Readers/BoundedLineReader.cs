@@ -12,6 +12,12 @@ public sealed class BoundedLineReader(Stream stream, int maxLineBytes)
     int start, end;
     MemoryStream line = new();
 
+    /// <summary>Bytes read from the stream so far.</summary>
+    public long TotalBytes { get; private set; }
+
+    /// <summary>False when the last line returned ended at the end of the stream without a newline.</summary>
+    public bool LastLineTerminated { get; private set; } = true;
+
     /// <summary>The 1-based number of the line last returned.</summary>
     public long LineNumber { get; private set; }
 
@@ -27,9 +33,11 @@ public sealed class BoundedLineReader(Stream stream, int maxLineBytes)
             {
                 start = 0;
                 end = stream.Read(buffer, 0, buffer.Length);
+                TotalBytes += end;
                 if (end == 0)
                 {
                     if (!any) { text = null; return false; }
+                    LastLineTerminated = false;
                     break;
                 }
             }

@@ -67,7 +67,7 @@ public static class DocumentReader
             bool tooLong;
             try
             {
-                if (!lines.TryReadLine(out line, out tooLong)) yield break;
+                if (!lines.TryReadLine(out line, out tooLong)) break;
             }
             catch (Exception e) when (e is InvalidDataException or IOException or ZstdException or EndOfStreamException)
             {
@@ -80,6 +80,22 @@ public static class DocumentReader
             var text = TextOfJson(line, textField, origin, log);
             if (text is not null) yield return new SourceDocument(text, origin);
         }
+        // GZipStream ends quietly at a cut: compare the gzip trailer's size field with what was decompressed.
+        if (format == "jsonl.gz" && !GzipSizeMatches(file, lines.TotalBytes))
+            log.Skip($"{file}:{lines.LineNumber}: the jsonl.gz file is truncated or corrupt (its trailer does not match the {lines.TotalBytes:N0} bytes decompressed); documents before the damage were kept");
+        else if (format == "jsonl.zst" && !lines.LastLineTerminated)
+            log.Skip($"{file}:{lines.LineNumber}: the jsonl.zst stream ends in the middle of a line (truncated or corrupt file?)");
+    }
+
+    /// <summary>ISIZE, the last 4 bytes of a gzip file, is the uncompressed size modulo 2^32 (of the last member).</summary>
+    static bool GzipSizeMatches(string file, long decompressed)
+    {
+        using var stream = File.OpenRead(file);
+        if (stream.Length < 18) return false;
+        stream.Seek(-4, SeekOrigin.End);
+        Span<byte> trailer = stackalloc byte[4];
+        stream.ReadExactly(trailer);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(trailer) == (uint)decompressed;
     }
 
     /// <summary>The text field of one JSON object; without a field name, all top-level string values joined by newlines.</summary>

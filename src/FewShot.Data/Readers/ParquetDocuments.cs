@@ -17,7 +17,7 @@ public static class ParquetDocuments
         try
         {
             var field = reader.Schema.DataFields.FirstOrDefault(f => f.Name == column || f.Path.ToString() == column);
-            if (field is null || field.ClrType != typeof(string))
+            if (field is null || (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>)))
                 throw new FormatException($"{file}: Parquet file has no string column '{column}' (columns: {string.Join(", ", reader.Schema.DataFields.Select(f => $"{f.Name}:{f.ClrType.Name}"))}); set \"text_field\"");
             long row = 0;
             for (var g = 0; g < reader.RowGroupCount; g++)
