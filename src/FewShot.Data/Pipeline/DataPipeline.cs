@@ -84,7 +84,7 @@ public static class DataPipeline
                     if (item.Text is null) return;
                     item.Hash = ExactDeduplicator.Hash(item.Text);
                     if (options.FuzzyDedup) item.Signature = MinHashDeduplicator.Signature(item.Text, options.MinHash);
-                    if (sourceScores is not null) item.Score = classifier!.Score(item.Text);
+                    if (sourceScores is not null) item.Score = classifier!.Score(item.Text, item.Hash);
                     if (evalIndex is not null) item.Contaminated = evalIndex.Overlaps(item.Text);
                 });
                 var survivors = new List<Item>(items.Length);
@@ -261,7 +261,7 @@ public static class DataPipeline
         return index;
     }
 
-    static QualityClassifier? TrainQualityFilter(MixtureSpec mixture, List<SourceSpec> sources, PrepareOptions options, List<string> warnings, CancellationToken cancel)
+    static QualityFilter? TrainQualityFilter(MixtureSpec mixture, List<SourceSpec> sources, PrepareOptions options, List<string> warnings, CancellationToken cancel)
     {
         if (!options.QualityFilter) return null;
         var references = sources.Where(s => s.IsReference).ToList();
@@ -284,6 +284,6 @@ public static class DataPipeline
         var positives = Sample(references);
         var negatives = Sample(raws);
         if (positives.Count == 0 || negatives.Count == 0) { warnings.Add("the reference or raw sources gave no usable document: the quality filter is off"); return null; }
-        return QualityClassifier.Train(positives, negatives, options.Quality);
+        return QualityFilter.Train(positives, negatives, options.Quality);
     }
 }
