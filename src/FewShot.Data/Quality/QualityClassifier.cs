@@ -69,6 +69,26 @@ public sealed class QualityClassifier
         return pareto > 1 - score;
     }
 
+    /// <summary>
+    /// The text with markup tags (&lt;see cref="..."/&gt;) removed: the classifier judges the words a reader sees, as
+    /// GPT-3's did (it scored text already extracted from HTML, Common Crawl's WET files).
+    /// </summary>
+    internal static string WithoutMarkup(string text)
+    {
+        if (!text.Contains('<')) return text;
+        var result = new System.Text.StringBuilder(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == '<' && i + 1 < text.Length && (char.IsAsciiLetter(text[i + 1]) || text[i + 1] is '/' or '?' or '!'))
+            {
+                var close = text.IndexOf('>', i + 1);
+                if (close > 0 && close - i < 2000) { result.Append(' '); i = close; continue; }
+            }
+            result.Append(text[i]);
+        }
+        return result.ToString();
+    }
+
     float Probability((int Index, float Value)[] features)
     {
         var z = bias;
@@ -78,7 +98,7 @@ public sealed class QualityClassifier
 
     (int Index, float Value)[] Featurize(string text)
     {
-        var words = Words.Hashes(text.Length > 100_000 ? text[..100_000] : text);
+        var words = Words.Hashes(WithoutMarkup(text.Length > 100_000 ? text[..100_000] : text));
         var counts = new Dictionary<int, int>();
         var mask = options.Features - 1;
         for (var i = 0; i < words.Count; i++)
