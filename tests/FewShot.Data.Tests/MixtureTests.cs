@@ -19,14 +19,15 @@ public class MixtureTests
     {
         var mixture = MixtureSpec.Parse(Table22, ".");
         Assert.Contains(mixture.Warnings, w => w.Contains("1.01"));   // the paper's weights sum to 101%
-        var raw = MixtureSpec.Parse(Table22.Replace("0.03", "0.02"), ".");
-        Assert.Empty(raw.Warnings);
-        var plan = DataPlanner.Plan(raw, 300e9).ToDictionary(r => r.Name);
-        Assert.Equal(0.44, plan["common-crawl"].Epochs, 2);   // 300e9 * 0.6 / 410e9 = 0.439
+        var plan = DataPlanner.Plan(mixture, 300e9).ToDictionary(r => r.Name);
+        Assert.Equal(0.60, plan["common-crawl"].Weight, 6);
+        Assert.Equal(0.44, plan["common-crawl"].Epochs, 2);   // 300e9 * 0.6 / 410e9 = 0.439, printed 0.44
         Assert.Equal(3.47, plan["webtext2"].Epochs, 2);       // printed 2.9
         Assert.Equal(2.00, plan["books1"].Epochs, 2);         // printed 1.9
         Assert.Equal(0.44, plan["books2"].Epochs, 2);         // printed 0.43
-        Assert.Equal(2.00, plan["wikipedia"].Epochs, 2);      // with weight 0.02; printed 3.4
+        Assert.Equal(3.00, plan["wikipedia"].Epochs, 2);      // printed 3.4
+        Assert.Equal(0.6 / 1.01, plan["common-crawl"].SampledWeight, 6);
+        Assert.Equal(0.6 / 1.01 * 300 / 410, plan["common-crawl"].SampledEpochs, 6);
     }
 
     [Fact]

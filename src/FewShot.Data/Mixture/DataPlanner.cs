@@ -1,7 +1,11 @@
 namespace FewShot.Data.Mixture;
 
-/// <summary>One row of a training plan: how much of a source a token budget consumes.</summary>
-public sealed record PlanRow(string Name, double Tokens, double Weight, double TokensSeen, double Epochs);
+/// <summary>
+/// One row of a training plan. <see cref="Weight"/> and <see cref="Epochs"/> use the weight as written in the mixture
+/// (Table 2.2's arithmetic); <see cref="SampledWeight"/> and <see cref="SampledEpochs"/> the normalised weight the
+/// sampler uses (they differ only when the written weights do not sum to 1).
+/// </summary>
+public sealed record PlanRow(string Name, double Tokens, double Weight, double TokensSeen, double Epochs, double SampledWeight, double SampledEpochs);
 
 /// <summary>
 /// GPT-3's Table 2.2 arithmetic: a budget of N tokens draws weight x N tokens from each source, which is
@@ -17,8 +21,10 @@ public static class DataPlanner
         {
             double size = preparedTokens is not null && preparedTokens.TryGetValue(s.Name, out var prepared) ? prepared
                 : s.Tokens ?? throw new ArgumentException($"source '{s.Name}' gives no size: add \"tokens\" to the mixture or plan from a prepared data folder");
-            var seen = s.Weight * tokens;
-            return new PlanRow(s.Name, size, s.Weight, seen, size > 0 ? seen / size : double.PositiveInfinity);
+            var weight = s.DeclaredWeight ?? s.Weight;
+            var seen = weight * tokens;
+            double Epochs(double w) => size > 0 ? w * tokens / size : double.PositiveInfinity;
+            return new PlanRow(s.Name, size, weight, seen, Epochs(weight), s.Weight, Epochs(s.Weight));
         })];
     }
 }

@@ -22,6 +22,9 @@ public sealed record SourceSpec
     /// <summary>"reference": quality-filter positives (kept as is); "raw": quality-filtered, and its negatives; absent: neither.</summary>
     [JsonPropertyName("role")] public string? Role { get; init; }
 
+    /// <summary>The weight as written in the mixture file when loading normalised it (Table 2.2's weights sum to 101%).</summary>
+    [JsonIgnore] public double? DeclaredWeight { get; init; }
+
     [JsonIgnore] public bool IsReference => string.Equals(Role, "reference", StringComparison.OrdinalIgnoreCase);
     [JsonIgnore] public bool IsRaw => string.Equals(Role, "raw", StringComparison.OrdinalIgnoreCase);
 }
@@ -95,7 +98,7 @@ public sealed record MixtureSpec
         if (Math.Abs(total - 1) > 1e-6)
         {
             warnings.Add($"{origin}: weights sum to {total:G6}, not 1; normalised to {string.Join(", ", Sources.Select(s => $"{s.Name} {s.Weight / total:P1}"))}");
-            sources = [.. Sources.Select(s => s with { Weight = s.Weight / total })];
+            sources = [.. Sources.Select(s => s with { Weight = s.Weight / total, DeclaredWeight = s.DeclaredWeight ?? s.Weight })];
         }
         return this with { Sources = sources, Warnings = warnings };
     }
