@@ -108,6 +108,17 @@ public class ReaderTests
     }
 
     [Fact]
+    public void OverlongTextDocumentIsSkippedAndItsNeighboursKept()
+    {
+        using var temp = new TestPaths.TempFolder();
+        File.WriteAllText(temp.File("t.txt"), "first doc\nline two\n===\n" + new string('y', 5 << 20) + "\n===\nthird doc");
+        var docs = Read(new SourceSpec { Name = "s", Paths = ["t.txt"], Separator = "\n===\n" }, temp.Path, out var log);
+        Assert.Equal(["first doc\nline two", "third doc"], docs.Select(d => d.Text));
+        Assert.EndsWith("t.txt:6", docs[1].Origin);
+        Assert.Contains("t.txt:4: document longer than", Assert.Single(log.FirstMessages));
+    }
+
+    [Fact]
     public void MissingPathNamesTheSourceAndPath()
     {
         var error = Assert.Throws<FileNotFoundException>(() => Read(new SourceSpec { Name = "web", Paths = ["/nonexistent/x/*.jsonl"] }, ".", out _));

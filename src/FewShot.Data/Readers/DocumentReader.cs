@@ -119,43 +119,59 @@ public static class DocumentReader
     {
         using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, 1 << 16);
         var maxChars = limits.MaxRecordBytes;
-        var current = new StringBuilder();
-        var chunk = new char[1 << 16];
-        var overLimit = false;
+        const int chunk = 1 << 16;
+        if (string.IsNullOrEmpty(separator))
+        {
+            var whole = new StringBuilder();
+            var part = new char[chunk];
+            for (int n; (n = reader.Read(part, 0, chunk)) > 0;)
+            {
+                if (whole.Length + n > maxChars) { log.Skip($"{file}: document longer than {maxChars:N0} characters, skipped (set \"separator\" to split the file)"); yield break; }
+                whole.Append(part, 0, n);
+            }
+            if (whole.Length > 0) yield return new SourceDocument(whole.ToString(), file);
+            yield break;
+        }
+        // A window [start, end) over the file; documents end at the separator. Only new text is searched.
+        var buffer = new char[4 * chunk];
+        int start = 0, end = 0, scanFrom = 0;
         long line = 1, documentLine = 1;
-        string Origin() => separator is null ? file : $"{file}:{documentLine}";
+        var overLimit = false;
         while (true)
         {
-            var n = reader.Read(chunk, 0, chunk.Length);
-            if (n == 0) break;
-            if (!overLimit) current.Append(chunk, 0, n);
-            if (separator is null)
-            {
-                if (current.Length > maxChars) { overLimit = true; current.Clear(); }
-                continue;
-            }
-            // Emit every complete document in the buffer (the separator may straddle reads: keep a tail).
             while (true)
             {
-                var text = current.ToString();
-                var at = text.IndexOf(separator, StringComparison.Ordinal);
-                if (at < 0)
-                {
-                    if (current.Length > maxChars + separator.Length) { overLimit = true; var keep = text[^(separator.Length - 1)..]; line += Count(text[..^keep.Length]); current.Clear().Append(keep); }
-                    break;
-                }
-                var document = text[..at];
-                if (overLimit) log.Skip($"{Origin()}: document longer than {maxChars:N0} characters, skipped");
-                else if (document.Length > 0) yield return new SourceDocument(document, Origin());
+                var at = buffer.AsSpan(scanFrom, end - scanFrom).IndexOf(separator.AsSpan(), StringComparison.Ordinal);
+                if (at < 0) break;
+                at += scanFrom;
+                if (overLimit) log.Skip($"{file}:{documentLine}: document longer than {maxChars:N0} characters, skipped");
+                else if (at > start) yield return new SourceDocument(new string(buffer, start, at - start), $"{file}:{documentLine}");
                 overLimit = false;
-                line += Count(text[..(at + separator.Length)]);
+                line += buffer.AsSpan(start, at + separator.Length - start).Count('\n');
                 documentLine = line;
-                current.Clear().Append(text, at + separator.Length, text.Length - at - separator.Length);
+                start = scanFrom = at + separator.Length;
             }
+            scanFrom = Math.Max(start, end - separator.Length + 1);
+            if (end - start > maxChars)
+            {
+                // Too long: forget it (keeping a possible partial separator) and skip it when it ends.
+                overLimit = true;
+                var keepFrom = Math.Max(start, end - separator.Length + 1);
+                line += buffer.AsSpan(start, keepFrom - start).Count('\n');
+                start = keepFrom;
+            }
+            if (start > 0)
+            {
+                Array.Copy(buffer, start, buffer, 0, end - start);
+                (end, scanFrom, start) = (end - start, scanFrom - start, 0);
+            }
+            if (buffer.Length - end < chunk) Array.Resize(ref buffer, buffer.Length * 2);
+            var n = reader.Read(buffer, end, chunk);
+            if (n == 0) break;
+            end += n;
         }
-        if (overLimit) log.Skip($"{Origin()}: document longer than {maxChars:N0} characters, skipped");
-        else if (current.Length > 0) yield return new SourceDocument(current.ToString(), Origin());
+        if (overLimit) log.Skip($"{file}:{documentLine}: document longer than {maxChars:N0} characters, skipped");
+        else if (end > start) yield return new SourceDocument(new string(buffer, start, end - start), $"{file}:{documentLine}");
     }
 
-    static int Count(string text) => text.AsSpan().Count('\n');
 }
