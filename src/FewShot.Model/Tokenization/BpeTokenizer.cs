@@ -85,8 +85,12 @@ public sealed partial class BpeTokenizer : ITokenizer
     public int[] Encode(string text)
     {
         var result = new List<int>(text.Length / 3 + 4);
+        var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var match in PreTokenize().EnumerateMatches(text))
-            result.AddRange(EncodePiece(text.AsSpan(match.Index, match.Length)));
+        {
+            var piece = text.AsSpan(match.Index, match.Length);
+            result.AddRange(lookup.TryGetValue(piece, out var cached) ? cached : EncodePiece(piece));
+        }
         return [.. result];
     }
 
@@ -109,7 +113,6 @@ public sealed partial class BpeTokenizer : ITokenizer
     int[] EncodePiece(ReadOnlySpan<char> piece)
     {
         var key = piece.ToString();
-        if (cache.TryGetValue(key, out var cached)) return cached;
         Span<byte> buffer = stackalloc byte[Math.Min(Encoding.UTF8.GetMaxByteCount(piece.Length), 1024)];
         var bytes = piece.Length * 3 <= buffer.Length ? buffer[..Encoding.UTF8.GetBytes(piece, buffer)] : Encoding.UTF8.GetBytes(key);
         var ids = new List<int>(bytes.Length);
