@@ -46,11 +46,25 @@ public static class DataBenchmarks
     public static IReadOnlyList<TokenizationPoint> Tokenization(ITokenizer tokenizer, double megabytes = 20, string? cacheDirectory = null) =>
         Tokenization(tokenizer, BuiltinDocuments(cacheDirectory, (long)(megabytes * 1e6)), [1, Environment.ProcessorCount]);
 
-    /// <summary>Fuzzy dedup over the first n documents of the built-in corpus (encyclopedia and dialogues) for each n.</summary>
+    /// <summary>
+    /// Fuzzy dedup of n documents for each n: documents of 20 random lines of the built-in encyclopedia and dialogues
+    /// (so all sizes share one length distribution), every tenth a near-copy of an earlier one (one line replaced).
+    /// </summary>
     public static IReadOnlyList<DedupPoint> FuzzyDedup(IReadOnlyList<int> sizes, string? cacheDirectory = null)
     {
-        var documents = BuiltinDocuments(cacheDirectory, long.MaxValue, sizes.Max());
-        if (documents.Count < sizes.Max()) throw new InvalidOperationException($"the built-in corpus has {documents.Count} documents, fewer than {sizes.Max()}");
+        var lines = BuiltinDocuments(cacheDirectory, 30_000_000).SelectMany(d => d.Split('\n')).Where(l => l.Length > 20).ToArray();
+        var random = new Random(7);
+        var documents = new List<string>(sizes.Max());
+        while (documents.Count < sizes.Max())
+        {
+            var picked = Enumerable.Range(0, 20).Select(_ => lines[random.Next(lines.Length)]).ToArray();
+            if (documents.Count % 10 == 9)
+            {
+                picked = documents[random.Next(documents.Count)].Split('\n');
+                picked[random.Next(picked.Length)] = lines[random.Next(lines.Length)];
+            }
+            documents.Add(string.Join('\n', picked));
+        }
         var options = new MinHashOptions();
         foreach (var d in documents.Take(2000)) MinHashDeduplicator.Signature(d, options);   // warm up (JIT)
         return [.. sizes.Select(n =>
