@@ -53,6 +53,25 @@ public class PipelineTests
     }
 
     [Fact]
+    public void TrainedBpeTokenizerIsSavedWithTheShardsAndDecodesThemBack()
+    {
+        using var temp = new TestPaths.TempFolder();
+        var speeches = TestPaths.Speeches.Take(300).ToList();
+        WriteJsonl(temp.File("a.jsonl"), speeches);
+        var mixture = MixtureSpec.Parse("""{"sources":[{"name":"a","paths":["a.jsonl"],"weight":1}], "tokenizer":"bpe:600"}""", temp.Path);
+        var report = DataPipeline.Prepare(mixture, temp.File("out"), new PrepareOptions { ValidationFraction = 0 });
+        Assert.Equal("bpe-600", report.Tokenizer);
+        var tokenizer = TokenizerStore.Load(temp.File("out"));
+        using var shards = TokenShards.Open(temp.File("out"));
+        Assert.Equal("uint16", shards.Manifest.Dtype);
+        Assert.Equal(599, shards.Manifest.EndOfText);
+        var shard = shards.Shards.Single();
+        var ids = Enumerable.Range(0, (int)shard.Length).Select(i => shard[i]).ToList();
+        Assert.Equal(speeches.Count, ids.Count(id => id == 599));
+        Assert.Equal(string.Concat(speeches), tokenizer.Decode(ids));
+    }
+
+    [Fact]
     public void OneLongTextFileStillGetsAValidationSplit()
     {
         var mixture = MixtureSpec.Parse($$"""{"sources":[{"name":"shakespeare","paths":["{{TestPaths.Shakespeare}}"],"weight":1}]}""", ".");

@@ -89,6 +89,17 @@ public class ReaderTests
     }
 
     [Fact]
+    public void TruncatedZstdKeepsWhatWasReadAndNamesTheFile()
+    {
+        using var temp = new TestPaths.TempFolder();
+        var whole = new ZstdSharp.Compressor(3).Wrap(Encoding.UTF8.GetBytes(Jsonl(TestPaths.Speeches.Take(2000)))).ToArray();
+        File.WriteAllBytes(temp.File("cut.jsonl.zst"), whole[..(whole.Length / 2)]);
+        var docs = Read(new SourceSpec { Name = "s", Paths = ["cut.jsonl.zst"] }, temp.Path, out var log);
+        Assert.InRange(docs.Count, 1, 1999);
+        Assert.True(log.FirstMessages.Any(m => m.Contains("cut.jsonl.zst")), string.Join("|", log.FirstMessages));
+    }
+
+    [Fact]
     public void HundredMegabyteLineIsSkippedWithoutHoldingIt()
     {
         using var temp = new TestPaths.TempFolder();

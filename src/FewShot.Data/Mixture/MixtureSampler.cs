@@ -158,6 +158,9 @@ public sealed class MixtureSampler
     /// </summary>
     public IReadOnlyList<long[]> ValidationBatches(int count, int batch) => ValidationBatches(data, count, batch, Context);
 
+    /// <summary>The same, with sequences of <paramref name="context"/> + 1 tokens.</summary>
+    public IReadOnlyList<long[]> ValidationBatches(int count, int batch, int context) => ValidationBatches(data, count, batch, context);
+
     public static IReadOnlyList<long[]> ValidationBatches(TokenShards data, int count, int batch, int context)
     {
         var row = context + 1;
