@@ -14,12 +14,9 @@ public static class TokenizerStore
         "char" => new CharTokenizer(d.Alphabet ?? throw new FormatException($"{Path.Combine(folder, FileName)}: field 'alphabet' is required for a char tokenizer")),
         "bytes" => new ByteTokenizer(),
         "ids" => new IdTokenizer(d.VocabSize, d.EndOfText),
-        _ when Extensions.TryGetValue(d.Kind, out var factory) => factory(d, folder),
+        "bpe" => BpeTokenizer.Load(Path.Combine(folder, d.VocabFile ?? "vocab.json"), Path.Combine(folder, d.MergesFile ?? "merges.txt")),
         _ => throw new FormatException($"{Path.Combine(folder, FileName)}: unknown tokenizer kind '{d.Kind}'"),
     };
-
-    /// <summary>Tokenizer kinds contributed by other libraries (the data library's trained BPE registers "bpe").</summary>
-    public static readonly Dictionary<string, Func<TokenizerDescription, string, ITokenizer>> Extensions = new();
 
     /// <summary>A tokenizer for a command-line name: r50k_base (alias gpt2), bytes; char needs the training text.</summary>
     public static ITokenizer FromName(string name, string? textForAlphabet = null) => name.ToLowerInvariant() switch

@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using FewShot.Data.Builtin;
+using FewShot.Data.Mixture;
+
+namespace FewShot.Data.Tests;
+
+public class BuiltinCorpusTests
+{
+    [Fact]
+    public void BuildsAtLeastTwentyMegabytesOfTextWithEverySource()
+    {
+        var mixture = MixtureSpec.Builtin(TestPaths.BuiltinCache);
+        Assert.Equal(["encyclopedia", "xmldocs-raw", "dialogues", "arithmetic", "wordscramble"], mixture.Sources.Select(s => s.Name));
+        Assert.Equal(1.0, mixture.Sources.Sum(s => s.Weight), 6);
+        long total = 0;
+        foreach (var source in mixture.Sources)
+        {
+            var file = source.Paths.Single();
+            var bytes = new FileInfo(file).Length;
+            Assert.True(bytes > 500_000, $"{source.Name}: only {bytes} bytes");
+            total += bytes;
+        }
+        Assert.True(total >= 20_000_000, $"the built-in corpus has {total:N0} bytes");
+    }
+
+    [Fact]
+    public void HeldOutNamespacesAreAbsentFromTrainingSourcesAndPresentInTheOodFiles()
+    {
+        var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;
+        // Held-out members are never the subject of an entry or a question (other summaries may still mention them).
+        foreach (var name in new[] { "encyclopedia", "dialogues" })
+            foreach (var json in File.ReadLines(Path.Combine(folder, name + ".jsonl")))
+                foreach (var line in JsonDocument.Parse(json).RootElement.GetProperty("text").GetString()!.Split('\n'))
+                    foreach (var ns in BuiltinCorpus.HeldOutNamespaces)
+                    {
+                        Assert.False(line.StartsWith(ns + "."), line);
+                        Assert.False(line.StartsWith("User: ") && line.Contains(" " + ns + "."), line);
+                    }
+        var ood = File.ReadLines(Path.Combine(folder, "ood-encyclopedia.jsonl")).ToList();
+        Assert.Contains(ood, l => l.Contains("System.Security.Cryptography.Aes"));
+        Assert.Contains(ood, l => l.Contains("System.Xml."));
+        var encyclopedia = File.ReadLines(Path.Combine(folder, "encyclopedia.jsonl")).First(l => l.Contains("\"System.String: "));
+        Assert.Matches("System\\.String\\.Trim: Removes all leading and trailing", JsonDocument.Parse(encyclopedia).RootElement.GetProperty("text").GetString()!);
+    }
+
+    [Fact]
+    public void SyntheticDocumentsHoldManyExamplesOfOneTaskInThePapersFormat()
+    {
+        var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;
+        var arithmetic = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "arithmetic.jsonl")).First()).RootElement.GetProperty("text").GetString()!;
+        var lines = arithmetic.Split('\n');
+        Assert.Equal(BuiltinCorpus.ExamplesPerDocument, lines.Length);
+        Assert.All(lines, l => Assert.Matches(@"^Q: What is \d{1,2} plus \d{1,2}\? A: \d+$", l));   // first document: 2D+
+        var scramble = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "wordscramble.jsonl")).First()).RootElement.GetProperty("text").GetString()!.Split('\n');
+        Assert.Equal(WordScramble.Description, scramble[0]);
+        Assert.All(scramble.Skip(1), l => Assert.Matches(@"^[a-z]{5,14} = [a-z]{5,14}$", l));   // first document: CL
+        var dialogue = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "dialogues.jsonl")).First()).RootElement.GetProperty("text").GetString()!;
+        Assert.Matches(@"^User: What (is|does) [^\n]+\?\nAssistant: .+", dialogue);
+    }
+}
