@@ -13,5 +13,6 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new Commands.Serving.ServeCommand(),
     ];
 }
