@@ -101,16 +101,19 @@ public sealed class ErrorTests(ServerFixture fixture)
     {
         await using var busy = await TestServer.StartAsync(new() { ["Serving:MaxConcurrentSequences"] = "1", ["Serving:MaxQueueLength"] = "0", ["Serving:RetryAfterSeconds"] = "2" });
         var chat = busy.OpenAi().GetChatClient(TinyModel.Name);
+        // Occupy the only row with a long generation that cannot end early, then ask again.
         using var cancel = new CancellationTokenSource();
-        // Occupy the only row with a long stream, then ask again.
-        var stream = chat.CompleteChatStreamingAsync([new UserChatMessage("go on")], new ChatCompletionOptions { MaxOutputTokenCount = 600 }, cancel.Token).GetAsyncEnumerator();
-        Assert.True(await stream.MoveNextAsync());
+        var served = busy.Get<FewShot.Serving.Engine.ServedModel>();
+        var occupant = new FewShot.Serving.Engine.GenerationJob(served.Tokenizer.Encode("go on"),
+            new FewShot.Model.Generation.SamplingOptions { MaxNewTokens = 900, StopAtEndOfText = false }, cancel.Token);
+        busy.Get<FewShot.Serving.Engine.BatchScheduler>().Submit(occupant);
+        Assert.True(await occupant.Chunks.WaitToReadAsync());
         var error = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("me too")]));
         Assert.Equal(503, error.Status);
         Assert.Equal("2", error.GetRawResponse()!.Headers.TryGetValue("Retry-After", out var retry) ? retry : null);
         Assert.Equal("server_error", ErrorOf(error).GetProperty("type").GetString());
         await cancel.CancelAsync();
-        try { await stream.DisposeAsync(); } catch (OperationCanceledException) { }
+        Assert.Equal("cancelled", (await occupant.Result).FinishReason);
     }
 
     static JsonElement ErrorOf(ClientResultException error)

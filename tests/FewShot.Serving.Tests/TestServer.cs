@@ -28,11 +28,18 @@ public static class TinyModel
 
     public static GptConfig Config => new() { VocabSize = 257, ContextLength = 1024, Layers = 2, Heads = 2, Embedding = 64 };
 
-    static string Create()
+    static readonly Lazy<string> benchFolder = new(() => Create(new GptConfig { VocabSize = 257, ContextLength = 512, Layers = 4, Heads = 4, Embedding = 256 }, "bench-bytes"));
+
+    /// <summary>A mid-sized byte model (4 layers, d 256) whose decoding step costs more than the HTTP around it, as real models do.</summary>
+    public static string BenchFolder => benchFolder.Value;
+
+    static string Create() => Create(Config, Name);
+
+    static string Create(GptConfig config, string name)
     {
-        var path = Path.Combine(Directory.CreateTempSubdirectory("fewshot-serving-").FullName, Name);
+        var path = Path.Combine(Directory.CreateTempSubdirectory("fewshot-serving-").FullName, name);
         manual_seed(1234);
-        using var model = new Gpt(Config);
+        using var model = new Gpt(config);
         ModelFolder.Save(model, new ByteTokenizer(), path);
         return path;
     }

@@ -30,9 +30,10 @@ public sealed record ServeBenchmarkOptions
 public sealed record ServeBenchmarkResult(
     double SingleClientTokensPerSecond, double ConcurrentTokensPerSecond, int Clients,
     double TtftP50Ms, double TtftP99Ms, double SingleTtftP50Ms,
-    double CancelToFreeP50Ms, double CancelToFreeMaxMs, int CancelMaxSteps, double MeanStepMs,
+    double CancelToFreeP50Ms, double CancelToFreeMaxMs, int CancelMaxSteps, double MeanStepMs, double TokensPerStep,
     int MemoryRequests, double WorkingSetStartMiB, double WorkingSetEndMiB)
 {
+    /// <summary>Wall-clock gain of N clients over one: batching (<see cref="TokensPerStep"/>) times how little a wider step costs.</summary>
     public double Speedup => ConcurrentTokensPerSecond / SingleClientTokensPerSecond;
 }
 
@@ -71,7 +72,9 @@ public static class ServeBenchmark
             var stepsBefore = scheduler.Steps;
             var started = Stopwatch.GetTimestamp();
             var concurrent = await PhaseAsync(http, options.Clients, options, cancel);
-            var meanStepMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / Math.Max(1, scheduler.Steps - stepsBefore);
+            var concurrentSteps = Math.Max(1, scheduler.Steps - stepsBefore);
+            var meanStepMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds / concurrentSteps;
+            var tokensPerStep = (double)concurrent.Tokens / concurrentSteps;
 
             progress?.Report("disconnecting clients");
             var cancellations = await DisconnectsAsync(http, scheduler, options, cancel);
@@ -95,7 +98,7 @@ public static class ServeBenchmark
             return new ServeBenchmarkResult(single.TokensPerSecond, concurrent.TokensPerSecond, options.Clients,
                 Percentile(concurrent.Ttft, 0.5), Percentile(concurrent.Ttft, 0.99), Percentile(single.Ttft, 0.5),
                 Percentile(cancellations.Select(c => c.Milliseconds).ToList(), 0.5), cancellations.Count == 0 ? 0 : cancellations.Max(c => c.Milliseconds),
-                cancellations.Count == 0 ? 0 : cancellations.Max(c => c.Steps), meanStepMs,
+                cancellations.Count == 0 ? 0 : cancellations.Max(c => c.Steps), meanStepMs, tokensPerStep,
                 options.MemoryRequests, memoryStart, memoryEnd);
         }
         finally
@@ -112,7 +115,7 @@ public static class ServeBenchmark
         return process.WorkingSet64 / (1024.0 * 1024);
     }
 
-    sealed record Phase(double TokensPerSecond, List<double> Ttft);
+    sealed record Phase(double TokensPerSecond, int Tokens, List<double> Ttft);
 
     static async Task<Phase> PhaseAsync(HttpClient http, int clients, ServeBenchmarkOptions options, CancellationToken cancel)
     {
@@ -125,7 +128,7 @@ public static class ServeBenchmark
         }));
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var all = runs.SelectMany(r => r).ToList();
-        return new Phase(all.Sum(r => r.Tokens) / seconds, all.Select(r => r.TtftMs).ToList());
+        return new Phase(all.Sum(r => r.Tokens) / seconds, all.Sum(r => r.Tokens), all.Select(r => r.TtftMs).ToList());
     }
 
     static HttpRequestMessage Request(ServeBenchmarkOptions options, int maxTokens) => new(HttpMethod.Post, "v1/completions")

@@ -138,6 +138,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         var slot = new DecodingSlot(job, served.Tokenizer);
         var row = active.Count;
         active.Add(slot);
+        ActiveSequences = active.Count;
         metrics.AddPromptTokens(job.PromptIds.Length);
         using (var scope = NewDisposeScope())
         using (var view = cache.Rows(row, 1))
@@ -209,17 +210,19 @@ public sealed class BatchScheduler : IHostedService, IDisposable
             var last = active.Count - 1;
             if (r != last) { cache.CopyRow(last, r); active[r] = active[last]; }
             active.RemoveAt(last);
-            var result = slot.Result();
-            metrics.AddCompletionTokens(result.CompletionTokens);
-            slot.Job.Complete(result);
-            slot.Dispose();
-            if (cancelled && slot.Job.CancelledAtTicks != 0)
+            if (cancelled)
             {
-                var record = new CancellationRecord(Stopwatch.GetElapsedTime(slot.Job.CancelledAtTicks).TotalMilliseconds, slot.StepsAfterCancel);
+                // The cancellation callback may not have stamped its time yet when the token already reads cancelled.
+                var since = slot.Job.CancelledAtTicks == 0 ? 0 : Stopwatch.GetElapsedTime(slot.Job.CancelledAtTicks).TotalMilliseconds;
+                var record = new CancellationRecord(since, slot.StepsAfterCancel);
                 cancellations.Enqueue(record);
                 while (cancellations.Count > 256) cancellations.TryDequeue(out var _);
                 metrics.CancelToFree.Observe(record.Milliseconds / 1000);
             }
+            var result = slot.Result();
+            metrics.AddCompletionTokens(result.CompletionTokens);
+            slot.Job.Complete(result);
+            slot.Dispose();
         }
         ActiveSequences = active.Count;
         metrics.SetActiveSequences(active.Count);

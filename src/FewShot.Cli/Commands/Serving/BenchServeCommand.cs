@@ -50,6 +50,7 @@ public sealed class BenchServeCommand : CliCommand
                 ["cancel_to_free_max_ms"] = result.CancelToFreeMaxMs,
                 ["cancel_max_steps"] = result.CancelMaxSteps,
                 ["mean_step_ms"] = result.MeanStepMs,
+                ["tokens_per_step"] = result.TokensPerStep,
                 ["memory_requests"] = result.MemoryRequests,
                 ["working_set_start_mib"] = result.WorkingSetStartMiB,
                 ["working_set_end_mib"] = result.WorkingSetEndMiB,
@@ -60,7 +61,7 @@ public sealed class BenchServeCommand : CliCommand
         table.AddRow("1 client", $"{result.SingleClientTokensPerSecond:F1} tokens/s (TTFT p50 {result.SingleTtftP50Ms:F1} ms)");
         table.AddRow($"{result.Clients} clients", $"{result.ConcurrentTokensPerSecond:F1} tokens/s ({result.Speedup:F1}x)");
         table.AddRow("TTFT under load", $"p50 {result.TtftP50Ms:F1} ms, p99 {result.TtftP99Ms:F1} ms");
-        table.AddRow("mean decoding step", $"{result.MeanStepMs:F2} ms");
+        table.AddRow("under load", $"{result.TokensPerStep:F1} tokens per decoding step, {result.MeanStepMs:F2} ms per step");
         table.AddRow("disconnect -> row freed", $"p50 {result.CancelToFreeP50Ms:F2} ms, max {result.CancelToFreeMaxMs:F2} ms, at most {result.CancelMaxSteps} step(s)");
         if (result.MemoryRequests > 0)
             table.AddRow($"working set over {result.MemoryRequests} requests", $"{result.WorkingSetStartMiB:F0} -> {result.WorkingSetEndMiB:F0} MiB");
