@@ -9,6 +9,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace FewShot.Serving.Hosting;
@@ -32,6 +33,9 @@ public static class ServingHost
         builder.Configuration.AddEnvironmentVariables("FEWSHOT_");
         builder.Configuration.AddInMemoryCollection(overrides);
         if (urls is { Length: > 0 }) builder.WebHost.UseUrls(urls);
+        // One structured line per request comes from RequestLogging; ASP.NET's own per-request lines would repeat it.
+        // For JSON logs set Logging:Console:FormatterName=json (e.g. FEWSHOT_Logging__Console__FormatterName=json).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddFewShotServing();
         customize?.Invoke(builder);
 

@@ -47,12 +47,14 @@ public sealed class ServeCommand : CliCommand
         var app = ServingHost.Build(overrides, parse.GetValue(config), addresses);
         try
         {
-            await app.StartAsync(cancel);
+            _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value; // validate before the host starts (and logs)
         }
         catch (OptionsValidationException e)
         {
+            await app.DisposeAsync();
             throw new ArgumentException(string.Join("; ", e.Failures));
         }
+        await app.StartAsync(cancel);
         var served = app.Services.GetRequiredService<ServedModel>();
         context.Info($"serving {served.Name} (context {served.ContextLength}) - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
         try { await app.WaitForShutdownAsync(cancel); }
