@@ -53,6 +53,22 @@ public sealed class SdkTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task TheSameSeedGivesTheSameSampleEvenWhenBatchedWithOthers()
+    {
+        var chat = Server.OpenAi().GetChatClient(TinyModel.Name);
+#pragma warning disable OPENAI001 // Seed is marked experimental in the SDK; the API field is stable.
+        ChatCompletionOptions Options(long seed) => new() { MaxOutputTokenCount = 24, Temperature = 1, Seed = seed };
+#pragma warning restore OPENAI001
+        var runs = await Task.WhenAll(
+            chat.CompleteChatAsync([new UserChatMessage("Roll the dice")], Options(42)),
+            chat.CompleteChatAsync([new UserChatMessage("Roll the dice")], Options(42)),
+            chat.CompleteChatAsync([new UserChatMessage("Roll the dice")], Options(7)));
+        string Text(int i) => runs[i].Value.Content.Count == 0 ? "" : runs[i].Value.Content[0].Text;
+        Assert.Equal(Text(0), Text(1));
+        Assert.NotEqual(Text(0), Text(2));
+    }
+
+    [Fact]
     public async Task CompletionsThroughTheSdkPipelineReturnTextAndUsage()
     {
         var client = Server.OpenAi();
