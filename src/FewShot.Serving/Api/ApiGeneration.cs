@@ -47,6 +47,11 @@ sealed class ApiGeneration(string model, bool chat, PreparedGeneration prepared,
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested) { } // the client went away
         catch (IOException) when (http.RequestAborted.IsCancellationRequested) { }
+        catch (Exception e) when (!http.Response.HasStarted && e is not OperationCanceledException)
+        {
+            await new ApiException(StatusCodes.Status500InternalServerError, "server_error", $"The model failed while generating: {e.Message}", null, "generation_failed")
+                .ToResult().ExecuteAsync(http);
+        }
         finally
         {
             await cancel.CancelAsync();

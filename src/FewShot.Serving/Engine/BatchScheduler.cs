@@ -96,15 +96,26 @@ public sealed class BatchScheduler : IHostedService, IDisposable
             while (!stopping.IsCancellationRequested)
             {
                 if (active.Count == 0 && !WaitForWork()) break;
-                RemoveFinished(active, cache, cancelledOnly: true);
-                while (active.Count < options.MaxConcurrentSequences && queue.Reader.TryRead(out var job))
+                try
                 {
-                    metrics.SetQueueDepth(Interlocked.Decrement(ref queued));
-                    Admit(job, active, cache);
+                    RemoveFinished(active, cache, cancelledOnly: true);
+                    while (active.Count < options.MaxConcurrentSequences && queue.Reader.TryRead(out var job))
+                    {
+                        metrics.SetQueueDepth(Interlocked.Decrement(ref queued));
+                        Admit(job, active, cache);
+                    }
+                    ActiveSequences = active.Count;
+                    metrics.SetActiveSequences(active.Count);
+                    if (active.Count > 0) DecodeStep(active, cache);
                 }
-                ActiveSequences = active.Count;
-                metrics.SetActiveSequences(active.Count);
-                if (active.Count > 0) DecodeStep(active, cache);
+                catch (Exception e)
+                {
+                    // A failed step (e.g. out of memory) fails the sequences in this batch; the server keeps serving.
+                    logger.LogError(e, "A decoding step failed for {Count} sequences: {Message}", active.Count, e.Message);
+                    foreach (var slot in active) { slot.Job.Fail(e); slot.Dispose(); }
+                    active.Clear();
+                    ActiveSequences = 0;
+                }
             }
         }
         catch (Exception e)
