@@ -72,6 +72,18 @@ public sealed class ChatTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task CancellingAnInProcessChatThrowsAndFreesTheRow()
+    {
+        IChatClient client = fixture.Server.Get<IChatClient>();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(30));
+        var options = new ChatOptions { MaxOutputTokens = 600, Temperature = 0 };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.GetResponseAsync([new ChatMessage(ChatRole.User, "go")], options, cancel.Token));
+        var scheduler = fixture.Server.Get<FewShot.Serving.Engine.BatchScheduler>();
+        for (var i = 0; i < 100 && scheduler.ActiveSequences > 0; i++) await Task.Delay(10);
+        Assert.Equal(0, scheduler.ActiveSequences);
+    }
+
+    [Fact]
     public void ChatRequestsStopAtTheModesTurnMarkers()
     {
         var client = fixture.Server.Get<FewShotChatClient>();

@@ -65,6 +65,7 @@ public sealed class FewShotChatClient(ServedModel served, BatchScheduler schedul
     {
         var job = Start(PrepareChat(messages, options), cancellationToken);
         var result = await job.Result.WaitAsync(CancellationToken.None);
+        cancellationToken.ThrowIfCancellationRequested(); // the sequence was cut short because the caller cancelled
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text.Trim()))
         {
             ModelId = served.Name,
