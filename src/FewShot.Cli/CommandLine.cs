@@ -2,6 +2,7 @@ using System.CommandLine;
 using FewShot.Cli.Commands;
 using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Commands.Evaluation;
+using FewShot.Cli.Commands.Serving;
 using FewShot.Cli.Infrastructure;
 
 namespace FewShot.Cli;
@@ -16,9 +17,11 @@ public static class CommandLine
         new ExportHfCommand(),
         new SampleCommand(),
         new EvalCommand(),
+        new ServeCommand(),
         new CommandGroup("bench", "Benchmarks that print JSON with --json",
             new DecodeBenchCommand(),
             new AttentionBenchCommand(),
-            new EvalBenchCommand()),
+            new EvalBenchCommand(),
+            new BenchServeCommand()),
     ];
 }

@@ -1,0 +1,79 @@
+using FewShot.Model.Storage;
+using FewShot.Serving.Api;
+using FewShot.Serving.Chat;
+using FewShot.Serving.Engine;
+using FewShot.Serving.Observability;
+using FewShot.Serving.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace FewShot.Serving.Hosting;
+
+/// <summary>Composes the chat server: services in <see cref="AddFewShotServing"/>, endpoints in <see cref="MapFewShotServing"/>.</summary>
+public static class ServingHost
+{
+    /// <summary>
+    /// A ready-to-run server. Settings come from <paramref name="settingsFile"/> (optional appsettings-style JSON), then
+    /// FEWSHOT_-prefixed environment variables, then <paramref name="overrides"/> (command-line flags), under "Serving:".
+    /// </summary>
+    public static WebApplication Build(IDictionary<string, string?> overrides, string? settingsFile = null, string[]? urls = null,
+        Action<WebApplicationBuilder>? customize = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        if (settingsFile is not null)
+        {
+            if (!File.Exists(settingsFile)) throw new FileNotFoundException($"{settingsFile}: settings file not found");
+            builder.Configuration.AddJsonFile(Path.GetFullPath(settingsFile), optional: false);
+        }
+        builder.Configuration.AddEnvironmentVariables("FEWSHOT_");
+        builder.Configuration.AddInMemoryCollection(overrides);
+        if (urls is { Length: > 0 }) builder.WebHost.UseUrls(urls);
+        // One structured line per request comes from RequestLogging; ASP.NET's own per-request lines would repeat it.
+        // For JSON logs set Logging:Console:FormatterName=json (e.g. FEWSHOT_Logging__Console__FormatterName=json).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Services.AddFewShotServing();
+        customize?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapFewShotServing();
+        return app;
+    }
+
+    public static IServiceCollection AddFewShotServing(this IServiceCollection services)
+    {
+        services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.Section)
+            .ValidateDataAnnotations()
+            .Validate(o => o.Model.Length == 0 || Directory.Exists(o.Model), "Serving:Model (--model): the model folder does not exist")
+            .Validate(o => o.ModesFolder is null || Directory.Exists(o.ModesFolder), "Serving:ModesFolder (--modes): the folder does not exist")
+            .ValidateOnStart();
+        services.AddSingleton<ServingMetrics>();
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<ServingOptions>>().Value;
+            var name = options.ModelName ?? Path.GetFileName(Path.GetFullPath(options.Model).TrimEnd(Path.DirectorySeparatorChar));
+            return new ServedModel(ModelFolder.Load(options.Model), name);
+        });
+        services.AddSingleton<ChatModes>();
+        services.AddSingleton<BatchScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<BatchScheduler>());
+        services.AddSingleton<FewShotChatClient>();
+        services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<FewShotChatClient>());
+        services.TryAddSingleton<IGenerationGate, OpenGate>();
+        return services;
+    }
+
+    public static WebApplication MapFewShotServing(this WebApplication app)
+    {
+        app.UseRequestLogging();
+        app.MapOpenAiApi();
+        app.MapChatPage();
+        app.MapHealth();
+        app.MapMetrics();
+        return app;
+    }
+}

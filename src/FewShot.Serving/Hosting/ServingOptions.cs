@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace FewShot.Serving.Hosting;
+
+/// <summary>
+/// Settings of <c>fewshot serve</c>, bound from the "Serving" section: an appsettings-style JSON file, then environment
+/// variables (FEWSHOT_Serving__MaxQueueLength=...), then command-line flags. Validated when the server starts.
+/// </summary>
+public sealed class ServingOptions
+{
+    public const string Section = "Serving";
+
+    /// <summary>The model folder to serve (config.json, model.safetensors, tokenizer.json).</summary>
+    [Required(ErrorMessage = "Serving:Model (--model) is required")]
+    public string Model { get; set; } = "";
+
+    /// <summary>The name clients send as "model"; defaults to the folder's name.</summary>
+    public string? ModelName { get; set; }
+
+    /// <summary>Sequences decoded together in one batch (rows of the KV cache).</summary>
+    [Range(1, 256)] public int MaxConcurrentSequences { get; set; } = 8;
+
+    /// <summary>Sequences that may wait for a free row; beyond this, requests get 503 with Retry-After.</summary>
+    [Range(0, 100_000)] public int MaxQueueLength { get; set; } = 64;
+
+    /// <summary>Largest request body accepted (413 beyond).</summary>
+    [Range(1024, 100_000_000)] public int MaxRequestBodyBytes { get; set; } = 1_000_000;
+
+    /// <summary>Largest "n" (choices per request).</summary>
+    [Range(1, 128)] public int MaxChoices { get; set; } = 8;
+
+    /// <summary>max_tokens when a completion request gives none (chat uses its mode's default).</summary>
+    [Range(1, 1_000_000)] public int DefaultMaxTokens { get; set; } = 16;
+
+    /// <summary>A folder of extra or replacement chat modes (*.json), read after the shipped ones.</summary>
+    public string? ModesFolder { get; set; }
+
+    /// <summary>libtorch intra-op threads; 0 leaves libtorch's default (all cores).</summary>
+    [Range(0, 1024)] public int Threads { get; set; }
+
+    /// <summary>Seconds a busy server asks clients to wait (Retry-After).</summary>
+    [Range(1, 3600)] public int RetryAfterSeconds { get; set; } = 1;
+}
