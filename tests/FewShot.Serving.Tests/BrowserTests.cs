@@ -6,7 +6,7 @@ namespace FewShot.Serving.Tests;
 /// Runs browser/e2e.mjs (playwright-core + Debian's Chromium) against the real server: phone and desktop viewports
 /// type, stream, stop, reload, rename/export/delete; safe Markdown; every API error explained; English and Chinese.
 /// Needs `apt-get install -y chromium` and `npm ci` in tests/FewShot.Serving.Tests/browser (CI does both).
-/// Screenshots go to docs/images/.
+/// Screenshots go to a temporary folder, or to docs/images/ when FEWSHOT_UPDATE_SCREENSHOTS=1 (how the docs' pictures are made).
 /// </summary>
 public sealed class BrowserTests
 {
@@ -25,7 +25,10 @@ public sealed class BrowserTests
         File.WriteAllText(Path.Combine(modes, "chat.json"), chat);
         await using var server = await TestServer.StartAsync(new() { ["Serving:ModesFolder"] = modes, ["Serving:Threads"] = "1" });
 
-        var start = new ProcessStartInfo("node", ["e2e.mjs", server.BaseUrl.ToString(), Path.Combine(repository, "docs", "images")])
+        var screenshots = Environment.GetEnvironmentVariable("FEWSHOT_UPDATE_SCREENSHOTS") == "1"
+            ? Path.Combine(repository, "docs", "images")
+            : Directory.CreateTempSubdirectory("fewshot-e2e-screenshots-").FullName;
+        var start = new ProcessStartInfo("node", ["e2e.mjs", server.BaseUrl.ToString(), screenshots])
         {
             WorkingDirectory = browserFolder, RedirectStandardOutput = true, RedirectStandardError = true,
         };
