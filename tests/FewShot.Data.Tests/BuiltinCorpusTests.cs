@@ -1,3 +1,4 @@
+using FewShot.Tasks;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using FewShot.Data.Builtin;
@@ -50,10 +51,11 @@ public class BuiltinCorpusTests
         var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;
         var arithmetic = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "arithmetic.jsonl")).First()).RootElement.GetProperty("text").GetString()!;
         var lines = arithmetic.Split('\n');
-        Assert.Equal(BuiltinCorpus.ExamplesPerDocument, lines.Length);
-        Assert.All(lines, l => Assert.Matches(@"^Q: What is \d{1,2} plus \d{1,2}\? A: \d+$", l));   // first document: 2D+
+        Assert.Equal(BuiltinCorpus.ExamplesPerDocument + 1, lines.Length);                              // the description, then the examples
+        Assert.Equal(SyntheticTasks.Arithmetic[0].Description, lines[0]);
+        Assert.All(lines.Skip(1), l => Assert.Matches(@"^Q: What is \d{1,2} plus \d{1,2}\? A: \d+$", l));   // first document: 2D+
         var scramble = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "wordscramble.jsonl")).First()).RootElement.GetProperty("text").GetString()!.Split('\n');
-        Assert.Equal(WordScramble.Description, scramble[0]);
+        Assert.Equal(SyntheticTasks.WordScrambling[0].Description, scramble[0]);
         Assert.All(scramble.Skip(1), l => Assert.Matches(@"^[a-z]{5,14} = [a-z]{5,14}$", l));   // first document: CL
         var dialogue = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "dialogues.jsonl")).First()).RootElement.GetProperty("text").GetString()!;
         Assert.Matches(@"^User: What (is|does) [^\n]+\?\nAssistant: .+", dialogue);

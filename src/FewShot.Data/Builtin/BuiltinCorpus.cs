@@ -14,9 +14,9 @@ namespace FewShot.Data.Builtin;
 /// </summary>
 public static class BuiltinCorpus
 {
-    public const int Version = 2;
+    public const int Version = 3;
     /// <summary>Namespaces (and their sub-namespaces) held out of pretraining: the OOD split of the evaluation issue.</summary>
-    public static readonly IReadOnlyList<string> HeldOutNamespaces = ["System.Xml", "System.Security.Cryptography", "Microsoft.AspNetCore.SignalR"];
+    public static IReadOnlyList<string> HeldOutNamespaces => FewShot.Tasks.DotNetDocs.DotNetTypeDocs.HeldOutNamespaces;
     public const int Seed = 20200528;   // GPT-3's arXiv date
     public const string ExampleSeparator = "\n";
     /// <summary>Worked examples per synthetic-task document (about 1,000 tokens of bytes-level context).</summary>
@@ -69,7 +69,6 @@ public static class BuiltinCorpus
 
     static void Build(IReadOnlyList<string> files, string folder, IProgress<StageProgress>? progress)
     {
-        var summaries = new List<string>();
         using (var raw = new JsonLinesWriter(Path.Combine(folder, "xmldocs-raw.jsonl")))
         using (var encyclopedia = new JsonLinesWriter(Path.Combine(folder, "encyclopedia.jsonl")))
         using (var dialogues = new JsonLinesWriter(Path.Combine(folder, "dialogues.jsonl")))
@@ -82,7 +81,7 @@ public static class BuiltinCorpus
             {
                 foreach (var group in GroupByType(XmlDocs.Read(file)))
                 {
-                    var heldOut = HeldOutNamespaces.Any(ns => group[0].Namespace == ns || group[0].Namespace.StartsWith(ns + "."));
+                    var heldOut = FewShot.Tasks.DotNetDocs.DotNetTypeDocs.IsHeldOut(group[0].Namespace);
                     (heldOut ? oodEncyclopedia : encyclopedia).Write(string.Join("\n", group.Select(e => e.Line)));
                     foreach (var chunk in group.Chunk(8))
                         (heldOut ? oodDialogues : dialogues).Write(string.Join("\n\n", chunk.Select(Dialogue)));
@@ -95,19 +94,16 @@ public static class BuiltinCorpus
                         if (rawChunks++ % 2 == 0) raw.Write(rawChunk.ToString());
                         rawChunk.Clear();
                     }
-                    if (summaries.Count < 200_000) summaries.AddRange(group.Select(e => e.Summary));
                 }
                 progress?.Report(new StageProgress("builtin", "xmldocs", ++done, files.Count, "files"));
             }
             if (rawChunk.Length > 0) raw.Write(rawChunk.ToString());
         }
 
-        var words = WordScramble.WordsFrom(summaries, 10_000);
-        File.WriteAllLines(Path.Combine(folder, "words.txt"), words);
         using (var arithmetic = new JsonLinesWriter(Path.Combine(folder, "arithmetic.jsonl")))
             foreach (var document in SyntheticDocuments.Arithmetic(documentsPerTask: 600, Seed)) arithmetic.Write(document);
         using (var scramble = new JsonLinesWriter(Path.Combine(folder, "wordscramble.jsonl")))
-            foreach (var document in SyntheticDocuments.WordScrambles(words, documentsPerTask: 1000, Seed)) scramble.Write(document);
+            foreach (var document in SyntheticDocuments.WordScrambles(documentsPerTask: 1000, Seed)) scramble.Write(document);
 
         var description = new
         {
@@ -115,7 +111,6 @@ public static class BuiltinCorpus
             seed = Seed,
             xml_files = files.Count,
             held_out_namespaces = HeldOutNamespaces,
-            words = words.Count,
             files = Directory.GetFiles(folder).Select(f => new { name = Path.GetFileName(f), bytes = new FileInfo(f).Length }).OrderBy(f => f.name, StringComparer.Ordinal),
         };
         File.WriteAllText(Path.Combine(folder, "corpus.json"), JsonSerializer.Serialize(description, new JsonSerializerOptions { WriteIndented = true }));
@@ -123,8 +118,6 @@ public static class BuiltinCorpus
 
     const int RawMembersPerDocument = 24;
 
-    /// <summary>The words of the built-in scramble tasks (5-14 letters, most frequent in the documentation first).</summary>
-    public static IReadOnlyList<string> Words(string? cacheDirectory = null) => File.ReadAllLines(Path.Combine(Ensure(cacheDirectory), "words.txt"));
 
     static string Dialogue(ApiEntry e) => e.Kind switch
     {

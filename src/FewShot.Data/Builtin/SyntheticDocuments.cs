@@ -1,30 +1,29 @@
 using System.Text;
+using FewShot.Tasks;
 
 namespace FewShot.Data.Builtin;
 
 /// <summary>
-/// Training documents of GPT-3's synthetic tasks: each document is many worked examples of ONE task in a row
-/// (separated by <see cref="BuiltinCorpus.ExampleSeparator"/>), the shape of a few-shot prompt, so that a model
-/// trained on them learns to infer the task from the examples in its context. Half of the scramble documents start
-/// with the paper's task description.
+/// Training documents of GPT-3's synthetic tasks, from the generators the evaluation uses (<see cref="SyntheticTasks"/>):
+/// each document is many worked examples of ONE task in a row (separated by <see cref="BuiltinCorpus.ExampleSeparator"/>),
+/// the shape of a few-shot prompt, so that a model trained on them learns to infer the task from the examples in its
+/// context. Every second document starts with the task's description (the evaluation's "with description" setting).
+/// Seeds differ from the evaluation's (1, 2, 3), so documents and test questions are drawn independently.
 /// </summary>
 public static class SyntheticDocuments
 {
-    public static IEnumerable<string> Arithmetic(int documentsPerTask, int seed)
-    {
-        var random = new Random(seed);
-        for (var d = 0; d < documentsPerTask; d++)
-            foreach (var task in ArithmeticTasks.All)
-                yield return Join(Enumerable.Range(0, BuiltinCorpus.ExamplesPerDocument).Select(_ => ArithmeticTasks.One(task, random)), null);
-    }
+    public static IEnumerable<string> Arithmetic(int documentsPerTask, int seed) => Documents(SyntheticTasks.Arithmetic, documentsPerTask, seed);
 
-    public static IEnumerable<string> WordScrambles(IReadOnlyList<string> words, int documentsPerTask, int seed)
+    public static IEnumerable<string> WordScrambles(int documentsPerTask, int seed) => Documents(SyntheticTasks.WordScrambling, documentsPerTask, seed + 1);
+
+    static IEnumerable<string> Documents(IReadOnlyList<ISyntheticTask> tasks, int documentsPerTask, int seed)
     {
-        var random = new Random(seed + 1);
         for (var d = 0; d < documentsPerTask; d++)
-            foreach (var task in WordScramble.All)
-                yield return Join(Enumerable.Range(0, BuiltinCorpus.ExamplesPerDocument).Select(_ => WordScramble.One(task, words[random.Next(words.Count)], random)),
-                    d % 2 == 0 ? WordScramble.Description : null);
+            for (var t = 0; t < tasks.Count; t++)
+            {
+                var examples = tasks[t].Generate(BuiltinCorpus.ExamplesPerDocument, HashCode.Combine(seed, d, t));
+                yield return Join(examples, d % 2 == 0 ? tasks[t].Description : null);
+            }
     }
 
     static string Join(IEnumerable<TaskExample> examples, string? description)
