@@ -50,3 +50,43 @@ public static class AttentionBenchmark
         return new AttentionResult(pattern, context, window, heads, headSize, best, peak);
     }
 }
+
+/// <summary>KV-cache memory of a long generation: what the cache holds and how much the process grew while generating.</summary>
+public sealed record CacheMemoryResult(string Layout, int Tokens, long CacheBytes, long PeakBytes, double Seconds);
+
+public static class CacheMemoryBenchmark
+{
+    /// <summary>
+    /// Generates <paramref name="tokens"/> tokens greedily with a small random model (4 layers, 4 heads x 64, context
+    /// = tokens + 1) of the given layout, reporting the KV cache's bytes and the generation's peak memory.
+    /// </summary>
+    public static CacheMemoryResult Run(string layout, int tokens, int window)
+    {
+        MemoryHighWater.UseFreshMappingsForLargeAllocations();
+        AttentionKind[] kinds = layout switch
+        {
+            "dense" => [AttentionKind.Dense, AttentionKind.Dense, AttentionKind.Dense, AttentionKind.Dense],
+            "alternating" => [AttentionKind.Dense, AttentionKind.Local, AttentionKind.Dense, AttentionKind.Local],
+            _ => throw new ArgumentException($"unknown layout '{layout}' (known: dense, alternating)"),
+        };
+        manual_seed(0);
+        using var model = new Gpt(new GptConfig { VocabSize = 256, ContextLength = tokens + 1, Layers = 4, Heads = 4, Embedding = 256, AttentionTypes = kinds, Window = window });
+        model.eval();
+        long cacheBytes = 0;
+        var watch = Stopwatch.StartNew();
+        var peak = MemoryHighWater.PeakBytesDuring(() =>
+        {
+            using var _ = no_grad();
+            using var cache = model.NewCache(1, tokens + 1);
+            cacheBytes = cache.Bytes;
+            var next = tensor(new long[] { 0 }).view(1, 1);
+            for (var t = 0; t < tokens; t++)
+            {
+                using var scope = NewDisposeScope();
+                var picked = model.Forward(next, cache, lastOnly: true)[0, 0].argmax().view(1, 1);
+                next.copy_(picked);
+            }
+        });
+        return new CacheMemoryResult(layout, tokens, cacheBytes, peak, watch.Elapsed.TotalSeconds);
+    }
+}

@@ -15,11 +15,12 @@ public sealed class AttentionBenchCommand : CliCommand
     readonly Option<string> patterns = new("--patterns") { DefaultValueFactory = _ => string.Join(",", AttentionBenchmark.Patterns), Description = "Patterns to measure" };
     readonly Option<int> heads = new("--heads") { DefaultValueFactory = _ => 6, Description = "Heads (of 64 dimensions)" };
     readonly Option<string> plot = new("--plot") { DefaultValueFactory = _ => "bench-attention.png", Description = "Where to write the log-log plot" };
+    readonly Option<int> generate = new("--generate") { DefaultValueFactory = _ => 0, Description = "Also generate this many tokens with all-dense and alternating layouts and report KV-cache memory" };
     readonly Option<int> threads = CommonOptions.Threads();
 
     public AttentionBenchCommand() : base("attention", "Time dense against sparse attention, forward and backward")
     {
-        foreach (var o in new Option[] { contexts, window, patterns, heads, plot, threads }) Options.Add(o);
+        foreach (var o in new Option[] { contexts, window, patterns, heads, plot, generate, threads }) Options.Add(o);
     }
 
     public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -46,6 +47,19 @@ public sealed class AttentionBenchCommand : CliCommand
                 }
         });
 
+        var cacheResults = new List<CacheMemoryResult>();
+        if (parse.GetValue(generate) is > 0 and var tokens)
+            context.Progress().Start(p =>
+            {
+                var task = p.AddTask("KV cache", maxValue: 2);
+                foreach (var layout in new[] { "dense", "alternating" })
+                {
+                    task.Description = $"generating {tokens} tokens, {layout}";
+                    cacheResults.Add(CacheMemoryBenchmark.Run(layout, tokens, w));
+                    task.Increment(1);
+                }
+            });
+
         var plotPath = parse.GetValue(plot)!;
         LogLogPlot.Save(plotPath, $"Attention forward + backward, {parse.GetValue(heads)} heads x 64, window {w}", "context length T", "seconds",
             names.Select(n => new LogLogPlot.Series(n, results.Where(r => r.Pattern == n).Select(r => (double)r.Context).ToArray(),
@@ -53,12 +67,18 @@ public sealed class AttentionBenchCommand : CliCommand
 
         if (context.Json)
         {
-            context.WriteJson(new JsonArray(results.Select(r => (JsonNode)new JsonObject
+            var rows = results.Select(r => (JsonNode)new JsonObject
             {
                 ["pattern"] = r.Pattern, ["ctx"] = r.Context, ["window"] = r.Window, ["heads"] = r.Heads, ["head_size"] = r.HeadSize,
                 ["seconds"] = Math.Round(r.Seconds, 5), ["peak_bytes"] = r.PeakBytes,
-                ["speedup_vs_dense"] = Math.Round(results.First(d => d.Pattern == "dense" && d.Context == r.Context).Seconds / r.Seconds, 3),
-            }).ToArray()));
+                ["speedup_vs_dense"] = results.FirstOrDefault(d => d.Pattern == "dense" && d.Context == r.Context) is { } dense ? Math.Round(dense.Seconds / r.Seconds, 3) : null,
+            });
+            var cacheRows = cacheResults.Select(r => (JsonNode)new JsonObject
+            {
+                ["pattern"] = "generate-" + r.Layout, ["ctx"] = r.Tokens, ["window"] = w, ["seconds"] = Math.Round(r.Seconds, 3),
+                ["peak_bytes"] = r.PeakBytes, ["kv_cache_bytes"] = r.CacheBytes,
+            });
+            context.WriteJson(new JsonArray(rows.Concat(cacheRows).ToArray()));
             return Task.FromResult(ExitCodes.Success);
         }
         var table = new Table().AddColumns("pattern", "T", "seconds", "peak memory", "vs dense");
@@ -68,6 +88,12 @@ public sealed class AttentionBenchCommand : CliCommand
             table.AddRow(r.Pattern, $"{r.Context}", $"{r.Seconds:F4}", Units.Bytes(r.PeakBytes), dense is null ? "-" : $"{dense.Seconds / r.Seconds:F2}x");
         }
         context.Out.Write(table);
+        if (cacheResults.Count > 0)
+        {
+            var cacheTable = new Table().AddColumns("generation", "tokens", "KV cache", "peak memory", "seconds");
+            foreach (var r in cacheResults) cacheTable.AddRow(r.Layout, $"{r.Tokens}", Units.Bytes(r.CacheBytes), Units.Bytes(r.PeakBytes), $"{r.Seconds:F1}");
+            context.Out.Write(cacheTable);
+        }
         context.Out.MarkupLine($"plot: {Markup.Escape(plotPath)}");
         return Task.FromResult(ExitCodes.Success);
     }
