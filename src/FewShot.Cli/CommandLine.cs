@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
 using FewShot.Cli.Commands.Bench;
+using FewShot.Cli.Commands.Data;
 using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Commands.Serving;
 using FewShot.Cli.Infrastructure;
@@ -18,10 +19,17 @@ public static class CommandLine
         new SampleCommand(),
         new EvalCommand(),
         new ServeCommand(),
+        new CommandGroup("data", "Prepare training data: mixtures, token shards, statistics, plans",
+            new DataPrepareCommand(),
+            new DataStatsCommand(),
+            new DataPlanCommand()),
+        new CommandGroup("tokenizer", "Tokenizers for small models",
+            new TokenizerTrainCommand()),
         new CommandGroup("bench", "Benchmarks that print JSON with --json",
             new DecodeBenchCommand(),
             new AttentionBenchCommand(),
             new EvalBenchCommand(),
-            new BenchServeCommand()),
+            new BenchServeCommand(),
+            new DataBenchCommand()),
     ];
 }
