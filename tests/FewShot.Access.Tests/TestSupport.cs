@@ -70,7 +70,11 @@ public sealed class TestServer : IAsyncDisposable
         return error;
     }
 
-    public Task<long> ChargedAsync() => Server.Access.Store.SumUsageAsync(null, DateTimeOffset.UnixEpoch);
+    public async Task<long> ChargedAsync()
+    {
+        await Server.Access.Budgets.FlushAsync();
+        return await Server.Access.Store.SumUsageAsync(null, DateTimeOffset.UnixEpoch);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -174,6 +174,7 @@ public static class FirewallBenchmark
             }).ToList();
             start.SetResult();
             await Task.WhenAll(tasks);
+            await server.Access.Budgets.FlushAsync();
             var charged = await server.Access.Store.SumUsageAsync(null, DateTimeOffset.UnixEpoch);
             return new BudgetRaceResult(requests, budget, perRequest, admitted, quota, other, charged);
         }

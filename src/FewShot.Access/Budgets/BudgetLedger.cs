@@ -7,10 +7,13 @@ namespace FewShot.Access.Budgets;
 /// Token budgets held in memory and checked atomically: per key per period, and the service's daily balance.
 /// An account is loaded once from the store's usage sum when its period is first touched; from then on this process is
 /// the only writer of that account, so "used + reserved + this request &lt;= budget" under one lock can never overspend,
-/// however many requests arrive at once. Charged usage is also written to the store (for restarts and reports).
+/// however many requests arrive at once. Charged usage is also written to the store (for restarts and reports) by
+/// <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write.
 /// </summary>
-public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget)
+public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget) : IAsyncDisposable
 {
+    readonly UsageWriter writer = new(store);
+
     public const string GlobalAccount = "*global*";
 
     internal sealed class Account(long used)
@@ -62,17 +65,28 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
     }
 
     /// <summary>Charges what was used (at most what was reserved) and releases the rest. Idempotent.</summary>
-    public async Task SettleAsync(Reservation reservation, UsageRecord? usage, CancellationToken cancel = default)
+    public void Settle(Reservation reservation, UsageRecord? usage)
     {
         if (Interlocked.Exchange(ref reservation.settled, 1) != 0) return;
-        var charged = Math.Min(usage?.Total ?? 0, reservation.Tokens);
+        // A server that reports more than the worst case it asked for is charged the worst case (the budget is a promise).
+        if (usage is not null && usage.Total > reservation.Tokens)
+        {
+            var prompt = (int)Math.Min(usage.PromptTokens, reservation.Tokens);
+            usage = usage with { PromptTokens = prompt, CompletionTokens = (int)(reservation.Tokens - prompt) };
+        }
+        var charged = usage?.Total ?? 0;
         lock (gate)
         {
             if (reservation.Key is { } k) { k.Reserved -= reservation.Tokens; k.Used += charged; }
             if (reservation.Global is { } g) { g.Reserved -= reservation.Tokens; g.Used += charged; }
         }
-        if (usage is not null && usage.Total > 0) await store.RecordUsageAsync(usage, cancel);
+        if (usage is not null && usage.Total > 0) writer.Enqueue(usage);
     }
+
+    /// <summary>Waits until every charge so far is in the store.</summary>
+    public Task FlushAsync() => writer.FlushAsync();
+
+    public ValueTask DisposeAsync() => writer.DisposeAsync();
 
     /// <summary>What a key has left in its current period (null budget: unlimited), including tokens reserved by requests in flight.</summary>
     public async Task<(long? Budget, long? Remaining, DateTimeOffset? ResetsAt)> RemainingAsync(KeyRecord key, CancellationToken cancel)
@@ -96,6 +110,7 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
             if (accounts.TryGetValue((id, start), out var existing)) return existing;
         // First touch of this period: read what was charged before (e.g. before a restart). Concurrent first touches may
         // both read; the first to insert wins. No charge can precede the insert, since charges need a reservation on it.
+        await writer.FlushAsync();
         var used = await store.SumUsageAsync(id == GlobalAccount ? null : id, start, cancel);
         lock (gate)
         {

@@ -72,7 +72,7 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         if (!slot.IsAcquired)
         {
             slot.Dispose();
-            await access.Budgets.SettleAsync(reservation!, null, cancel);
+            access.Budgets.Settle(reservation!, null);
             return Reject("busy", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
                 "The server is at its limit of concurrent generations; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "1" });
         }
@@ -113,15 +113,15 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             Interlocked.Add(ref completion, completionTokens);
         }
 
-        public async ValueTask DisposeAsync()
+        public ValueTask DisposeAsync()
         {
             try
             {
                 var (p, c) = (Interlocked.Read(ref prompt), Interlocked.Read(ref completion));
-                var usage = new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue));
-                await budgets.SettleAsync(reservation, usage);
+                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue)));
             }
             finally { slot.Dispose(); }
+            return ValueTask.CompletedTask;
         }
     }
 }

@@ -7,7 +7,7 @@ using FewShot.Access.Storage;
 namespace FewShot.Access.Http;
 
 /// <summary>The live state of access control in one server: keys, budgets, limiters, lockouts, address lists and counters.</summary>
-public sealed class AccessRuntime : IDisposable
+public sealed class AccessRuntime : IAsyncDisposable
 {
     public AccessOptions Options { get; }
     public IAccessStore Store { get; }
@@ -36,8 +36,9 @@ public sealed class AccessRuntime : IDisposable
         TrustedProxies = new IpNetworkList(options.TrustedProxies);
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
+        await Budgets.DisposeAsync();
         Limits.Dispose();
         Metrics.Dispose();
     }

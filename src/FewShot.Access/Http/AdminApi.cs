@@ -85,6 +85,7 @@ public static class AdminApi
         admin.MapGet("/usage", (HttpContext http, string? key, string? since) => Guarded(http, access, async () =>
         {
             var from = since is null ? DateTimeOffset.UnixEpoch : Durations.ParseTime(since, Now(access), past: true, "since");
+            await access.Budgets.FlushAsync();
             var rows = await access.Store.UsageByKeyAsync(key, from, http.RequestAborted);
             return Results.Json(new JsonObject
             {

@@ -22,5 +22,6 @@ public sealed class AccessBootstrap(AccessRuntime access, ILogger<AccessBootstra
         log.LogInformation("Access control on: keys in {Database}", access.Options.DatabasePath);
     }
 
-    public Task StopAsync(CancellationToken cancel) => Task.CompletedTask;
+    /// <summary>Writes the last charges to the store before the server exits.</summary>
+    public Task StopAsync(CancellationToken cancel) => access.Budgets.FlushAsync();
 }

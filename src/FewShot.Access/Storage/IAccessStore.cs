@@ -33,7 +33,8 @@ public interface IAccessStore
     Task<KeyMatch?> FindKeyByHashAsync(byte[] hash, CancellationToken cancel = default);
     Task<IReadOnlyList<KeyRecord>> ListKeysAsync(CancellationToken cancel = default);
 
-    Task RecordUsageAsync(UsageRecord usage, CancellationToken cancel = default);
+    /// <summary>Appends usage rows in one transaction.</summary>
+    Task RecordUsageAsync(IReadOnlyList<UsageRecord> usage, CancellationToken cancel = default);
     /// <summary>Tokens charged since a time: to one key, or to all keys when <paramref name="keyId"/> is null.</summary>
     Task<long> SumUsageAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default);
     Task<IReadOnlyList<UsageSummary>> UsageByKeyAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default);

@@ -165,9 +165,29 @@ public sealed class SqliteAccessStore : IAccessStore
         PreviousValidUntil: r.IsDBNull(12) ? null : FromUnix(r.GetInt64(12)),
         RotatedAt: r.IsDBNull(13) ? null : FromUnix(r.GetInt64(13)));
 
-    public Task RecordUsageAsync(UsageRecord usage, CancellationToken cancel = default) =>
-        WriteAsync("INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens) VALUES($k, $at, $m, $p, $c)", cancel,
-            ("$k", usage.KeyId), ("$at", Unix(usage.At)), ("$m", usage.Model), ("$p", usage.PromptTokens), ("$c", usage.CompletionTokens));
+    public async Task RecordUsageAsync(IReadOnlyList<UsageRecord> usage, CancellationToken cancel = default)
+    {
+        await writer.WaitAsync(cancel);
+        try
+        {
+            using var connection = Open();
+            using var transaction = connection.BeginTransaction();
+            using var command = Command(connection, "INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens) VALUES($k, $at, $m, $p, $c)",
+                ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0));
+            command.Transaction = transaction;
+            foreach (var u in usage)
+            {
+                command.Parameters["$k"].Value = u.KeyId;
+                command.Parameters["$at"].Value = Unix(u.At);
+                command.Parameters["$m"].Value = u.Model;
+                command.Parameters["$p"].Value = u.PromptTokens;
+                command.Parameters["$c"].Value = u.CompletionTokens;
+                command.ExecuteNonQuery();
+            }
+            transaction.Commit();
+        }
+        finally { writer.Release(); }
+    }
 
     public Task<long> SumUsageAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default)
     {
