@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -42,6 +44,11 @@ public sealed class SimulatedServer : IAsyncDisposable
         builder.Services.AddFewShotAccess(options);
         var app = builder.Build();
         SimulatedServer? server = null;
+        app.Use(async (http, next) =>
+        {
+            http.Items[StartedItem] = Stopwatch.GetTimestamp();
+            await next(http);
+        });
         app.UseFewShotAccess();
         app.MapAdminApi();
         app.MapGet("/healthz", () => "ok");
@@ -54,6 +61,21 @@ public sealed class SimulatedServer : IAsyncDisposable
     }
 
     public TimeSpan GenerationTime { get; set; }
+
+    const string StartedItem = "fewshot.bench.started";
+    readonly ConcurrentQueue<double> gatedAdmission = new(), ungatedAdmission = new();
+
+    /// <summary>
+    /// Server-side milliseconds from the request entering the pipeline to the start of generation, plus the time to settle
+    /// the lease afterwards: everything access control adds, without the network and client on either side.
+    /// </summary>
+    public (double[] Gated, double[] Ungated) TakeAdmissionTimes()
+    {
+        var result = (gatedAdmission.ToArray(), ungatedAdmission.ToArray());
+        gatedAdmission.Clear();
+        ungatedAdmission.Clear();
+        return result;
+    }
 
     async Task CompleteAsync(HttpContext http, bool gated)
     {
@@ -85,6 +107,7 @@ public sealed class SimulatedServer : IAsyncDisposable
                     break;
             }
         }
+        var admission = Stopwatch.GetElapsedTime((long)http.Items[StartedItem]!);
         try
         {
             if (GenerationTime > TimeSpan.Zero) await Task.Delay(GenerationTime, http.RequestAborted);
@@ -96,7 +119,9 @@ public sealed class SimulatedServer : IAsyncDisposable
         }
         finally
         {
+            var settle = Stopwatch.GetTimestamp();
             if (lease is not null) await lease.DisposeAsync();
+            (gated ? gatedAdmission : ungatedAdmission).Enqueue((admission + Stopwatch.GetElapsedTime(settle)).TotalMilliseconds);
         }
     }
 

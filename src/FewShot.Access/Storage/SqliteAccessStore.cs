@@ -52,12 +52,13 @@ public sealed class SqliteAccessStore : IAccessStore
             """);
     }
 
-    SqliteConnection Open()
+    /// <summary>A pooled connection; SQLite's busy timeout comes from the connection string (DefaultTimeout).</summary>
+    SqliteConnection Open(bool write = false)
     {
         var connection = new SqliteConnection(connectionString);
         connection.Open();
         // NORMAL is durable in WAL mode except for the last transactions before a power loss; usage rows are cheap to lose.
-        Execute(connection, "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;");
+        if (write) Execute(connection, "PRAGMA synchronous = NORMAL;");
         return connection;
     }
 
@@ -81,7 +82,7 @@ public sealed class SqliteAccessStore : IAccessStore
         await writer.WaitAsync(cancel);
         try
         {
-            using var connection = Open();
+            using var connection = Open(write: true);
             using var command = Command(connection, sql, parameters);
             command.ExecuteNonQuery();
         }
@@ -170,7 +171,7 @@ public sealed class SqliteAccessStore : IAccessStore
         await writer.WaitAsync(cancel);
         try
         {
-            using var connection = Open();
+            using var connection = Open(write: true);
             using var transaction = connection.BeginTransaction();
             using var command = Command(connection, "INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens) VALUES($k, $at, $m, $p, $c)",
                 ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0));
