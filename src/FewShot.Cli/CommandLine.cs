@@ -13,5 +13,7 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new Commands.Access.KeysCommand(),
+        new Commands.Access.UsageCommand(),
     ];
 }

@@ -2,15 +2,17 @@ using System.Net;
 using System.Text.Json.Nodes;
 using FewShot.Access.Bench;
 using FewShot.Access.Keys;
+using Xunit.Abstractions;
 
 namespace FewShot.Access.Tests;
 
-public class BudgetTests
+public class BudgetTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task TwoHundredConcurrentRequestsNeverSpendMoreThanAKeysBudget()
     {
         var race = await FirewallBenchmark.BudgetRaceAsync(global: false, requests: 200, completionsCovered: 20);
+        output.WriteLine(race.ToString());
         Assert.True(race.ChargedTokens <= race.Budget, $"charged {race.ChargedTokens} > budget {race.Budget}");
         Assert.Equal(20, race.Admitted);
         Assert.Equal(180, race.InsufficientQuota);
@@ -22,6 +24,7 @@ public class BudgetTests
     public async Task TwoHundredConcurrentRequestsOnManyKeysNeverSpendMoreThanTheGlobalBalance()
     {
         var race = await FirewallBenchmark.BudgetRaceAsync(global: true, requests: 200, completionsCovered: 20);
+        output.WriteLine(race.ToString());
         Assert.True(race.ChargedTokens <= race.Budget, $"charged {race.ChargedTokens} > balance {race.Budget}");
         Assert.Equal(20, race.Admitted);
         Assert.Equal(180, race.InsufficientQuota);

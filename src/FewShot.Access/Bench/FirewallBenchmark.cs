@@ -37,6 +37,25 @@ public sealed record OverheadResult(Latency Ungated, Latency Gated, Latency Serv
     public double ClientP50OverheadMs => Gated.P50 - Ungated.P50;
 }
 
+/// <summary>Everything `fewshot bench firewall` measures.</summary>
+public sealed record FirewallReport(FloodResult Flood, BudgetRaceResult KeyBudget, BudgetRaceResult GlobalBalance, OverheadResult Overhead)
+{
+    /// <summary>The verdict of each must-show, with its numbers, one line each.</summary>
+    public IEnumerable<(string Check, bool Passed, string Numbers)> Checks()
+    {
+        yield return ("lockout within threshold", Flood.FailuresBeforeLockout <= Flood.Threshold,
+            $"{Flood.FailuresBeforeLockout} failures before lockout (threshold {Flood.Threshold}); {Flood.LockedOut} of {Flood.AttackRequests} refused as locked out");
+        yield return ("flood generates nothing", Flood.AttackTokensGenerated == 0, $"{Flood.AttackTokensGenerated} tokens generated for the attacker");
+        yield return ("legitimate p99 within 2x", Flood.LegitimateDuringFlood.P99 <= 2 * Flood.LegitimateAlone.P99,
+            $"p99 {Flood.LegitimateDuringFlood.P99:F2} ms during vs {Flood.LegitimateAlone.P99:F2} ms alone (p50 {Flood.LegitimateDuringFlood.P50:F2} vs {Flood.LegitimateAlone.P50:F2})");
+        foreach (var (name, race) in new[] { ("key budget holds", KeyBudget), ("global balance holds", GlobalBalance) })
+            yield return (name, race.ChargedTokens <= race.Budget && race.OtherStatus == 0,
+                $"{race.Requests} at once: {race.Admitted} admitted, {race.InsufficientQuota} insufficient_quota; charged {race.ChargedTokens} of {race.Budget}");
+        yield return ("checks add <= 1 ms p99", Overhead.P99OverheadMs <= 1,
+            $"server-side p99 +{Overhead.P99OverheadMs:F3} ms (p50 +{Overhead.P50OverheadMs:F3}); client-side p50 +{Overhead.ClientP50OverheadMs:F3} ms");
+    }
+}
+
 /// <summary>
 /// `fewshot bench firewall`: attack simulations against <see cref="SimulatedServer"/> (real Kestrel on loopback, the real
 /// middleware, gate and SQLite store). Clients are told apart by X-Forwarded-For with loopback as the trusted proxy,
@@ -46,6 +65,20 @@ public static class FirewallBenchmark
 {
     const string Attacker = "203.0.113.66";
     const string Legitimate = "198.51.100.7";
+
+    /// <summary>All simulations, one after another (about 15 s on two cores).</summary>
+    public static async Task<FirewallReport> RunAsync(IProgress<string>? progress = null)
+    {
+        progress?.Report("flood: 10,000 random keys from one address");
+        var flood = await FloodAsync();
+        progress?.Report("budget race: 200 requests on one key");
+        var key = await BudgetRaceAsync(global: false);
+        progress?.Report("budget race: 200 requests on 200 keys under a global balance");
+        var global = await BudgetRaceAsync(global: true);
+        progress?.Report("overhead: gated vs ungated no-op requests");
+        var overhead = await OverheadAsync();
+        return new FirewallReport(flood, key, global, overhead);
+    }
 
     static AccessOptions Options(string folder, Action<AccessOptions>? change = null)
     {

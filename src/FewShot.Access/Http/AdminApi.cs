@@ -27,16 +27,8 @@ public sealed record IssueKeyRequest(
         Label ?? "",
         Expires is null ? null : Durations.ParseTime(Expires, now, past: false, "expires"),
         Models ?? [], Modes ?? [],
-        new KeyLimits(BudgetTokens, Period is null ? BudgetPeriod.Day : KeyLimits.ParsePeriod(Period),
-            Narrow(Rpm, "rpm"), Narrow(Tpm, "tpm"), Narrow(MaxTokens, "max_tokens"), Narrow(MaxPromptTokens, "max_prompt_tokens"))).Validated(now);
-
-    static int? Narrow(long? value, string field) => value switch
-    {
-        null => null,
-        > int.MaxValue => throw new LimitException(field, $"{field} = {value} is beyond the largest accepted value {KeyLimits.MaxRate}"),
-        < int.MinValue => throw new LimitException(field, $"{field} must be positive (got {value}); leave it out for no limit"),
-        _ => (int)value.Value,
-    };
+        KeyLimits.Create(BudgetTokens, Period is null ? BudgetPeriod.Day : KeyLimits.ParsePeriod(Period), Rpm, Tpm, MaxTokens, MaxPromptTokens))
+        .Validated(now);
 }
 
 /// <summary>

@@ -39,6 +39,17 @@ public sealed record KeyLimits(
         if (value > max) throw new LimitException(field, $"{field} = {value} is beyond the largest accepted value {max}");
     }
 
+    /// <summary>Limits from wide integers as they arrive (CLI, JSON): out-of-range values become a LimitException naming the field.</summary>
+    public static KeyLimits Create(long? budget, BudgetPeriod period, long? rpm, long? tpm, long? maxTokens, long? maxPromptTokens) =>
+        new KeyLimits(budget, period, Narrow(rpm, "rpm", MaxRate), Narrow(tpm, "tpm", MaxRate), Narrow(maxTokens, "max_tokens", MaxLength),
+            Narrow(maxPromptTokens, "max_prompt_tokens", MaxLength)).Validated();
+
+    static int? Narrow(long? value, string field, long max)
+    {
+        Check(field, value, max);
+        return (int?)value;
+    }
+
     public static BudgetPeriod ParsePeriod(string text) => text.Trim().ToLowerInvariant() switch
     {
         "day" or "daily" => BudgetPeriod.Day,
