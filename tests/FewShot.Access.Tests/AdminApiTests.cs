@@ -92,3 +92,45 @@ public class AdminApiTests
         foreach (var what in new[] { "key_issued", "key_rotated", "key_revoked" }) Assert.Contains(what, audit);
     }
 }
+
+public class AdminKeyTests
+{
+    [Fact]
+    public async Task TheAdminKeyIsCreatedOnceAndAnOperatorKeyReplacesIt()
+    {
+        var folder = Directory.CreateTempSubdirectory("fewshot-admin-").FullName;
+        try
+        {
+            var created = new List<string>();
+            AccessOptions Options(string? adminKey = null) => new()
+            {
+                DatabasePath = Path.Combine(folder, "access.db"), AdminKey = adminKey, OnAdminKeyCreated = created.Add,
+            };
+            await using (var first = await Bench.SimulatedServer.StartAsync(Options(), TimeSpan.Zero)) { }
+            await using (var second = await Bench.SimulatedServer.StartAsync(Options(), TimeSpan.Zero))
+            {
+                Assert.Single(created);  // printed once, on the first start only
+                Assert.StartsWith("fsa-", created[0]);
+                using var client = new HttpClient { BaseAddress = second.BaseAddress };
+                client.DefaultRequestHeaders.Authorization = new("Bearer", created[0]);
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("admin/keys")).StatusCode);
+            }
+            var chosen = Keys.KeyFormat.Generate(Keys.KeyKind.Admin);
+            await using (var third = await Bench.SimulatedServer.StartAsync(Options(chosen), TimeSpan.Zero))
+            {
+                using var old = new HttpClient { BaseAddress = third.BaseAddress };
+                old.DefaultRequestHeaders.Authorization = new("Bearer", created[0]);
+                Assert.Equal(HttpStatusCode.Unauthorized, (await old.GetAsync("admin/keys")).StatusCode);
+                using var client = new HttpClient { BaseAddress = third.BaseAddress };
+                client.DefaultRequestHeaders.Authorization = new("Bearer", chosen);
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("admin/keys")).StatusCode);
+            }
+            await Assert.ThrowsAsync<ArgumentException>(() => Bench.SimulatedServer.StartAsync(Options("fsa-typo"), TimeSpan.Zero));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}

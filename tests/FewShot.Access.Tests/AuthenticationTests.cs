@@ -52,6 +52,12 @@ public class AuthenticationTests
         }
         Assert.Equal(0, server.Server.TokensGenerated);
         Assert.Equal(0, await server.ChargedAsync());
+        var metrics = new StringBuilder();
+        server.Server.Access.Metrics.WritePrometheus(metrics);
+        Assert.Contains("fewshot_access_rejections_total{reason=\"bad_checksum\"} 1", metrics.ToString());
+        Assert.Contains("fewshot_access_rejections_total{reason=\"unknown_key\"} 2", metrics.ToString());
+        Assert.Contains("fewshot_access_rejections_total{reason=\"malformed_key\"} 3", metrics.ToString());
+        Assert.Contains("fewshot_access_rejections_total{reason=\"missing_key\"} 1", metrics.ToString());
     }
 
     [Fact]

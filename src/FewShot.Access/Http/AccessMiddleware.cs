@@ -34,7 +34,8 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
 
         var path = http.Request.Path;
         var isAdmin = path.StartsWithSegments(access.Options.AdminPath);
-        if (!isAdmin && !access.Options.KeyPaths.Any(p => path.StartsWithSegments(p)))
+        // CORS preflights carry no credentials and never reach a handler that generates or changes anything.
+        if (HttpMethods.IsOptions(http.Request.Method) || (!isAdmin && !access.Options.KeyPaths.Any(p => path.StartsWithSegments(p))))
         {
             await next(http);
             return;
