@@ -140,13 +140,9 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
     async Task<byte[]> EnsureSecretAsync(CancellationToken cancel)
     {
         if (secret is not null) return secret;
-        var stored = await store.GetSettingAsync(SecretSetting, cancel);
-        if (stored is null)
-        {
-            await store.SetSettingAsync(SecretSetting, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), cancel);
-            stored = await store.GetSettingAsync(SecretSetting, cancel);
-        }
-        return secret = Convert.FromBase64String(stored!);
+        var stored = await store.GetSettingAsync(SecretSetting, cancel)
+            ?? await store.GetOrAddSettingAsync(SecretSetting, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), cancel);
+        return secret = Convert.FromBase64String(stored);
     }
 
     // ---- the admin key ----

@@ -26,6 +26,8 @@ public interface IAccessStore
 {
     Task<string?> GetSettingAsync(string name, CancellationToken cancel = default);
     Task SetSettingAsync(string name, string? value, CancellationToken cancel = default);
+    /// <summary>Stores the value unless the setting exists; returns what is stored (so two processes agree on a generated secret).</summary>
+    Task<string> GetOrAddSettingAsync(string name, string value, CancellationToken cancel = default);
 
     Task InsertKeyAsync(KeyRecord key, CancellationToken cancel = default);
     Task UpdateKeyAsync(KeyRecord key, CancellationToken cancel = default);

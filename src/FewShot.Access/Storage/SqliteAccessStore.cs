@@ -100,6 +100,12 @@ public sealed class SqliteAccessStore : IAccessStore
         ? WriteAsync("DELETE FROM settings WHERE name = $n", cancel, ("$n", name))
         : WriteAsync("INSERT INTO settings(name, value) VALUES($n, $v) ON CONFLICT(name) DO UPDATE SET value = $v", cancel, ("$n", name), ("$v", value));
 
+    public async Task<string> GetOrAddSettingAsync(string name, string value, CancellationToken cancel = default)
+    {
+        await WriteAsync("INSERT INTO settings(name, value) VALUES($n, $v) ON CONFLICT(name) DO NOTHING", cancel, ("$n", name), ("$v", value));
+        return await GetSettingAsync(name, cancel) ?? value;
+    }
+
     const string KeyColumns = "id, kind, label, hash, hint, created_at, expires_at, revoked_at, models, modes, limits, previous_hash, previous_valid_until, rotated_at";
 
     public Task InsertKeyAsync(KeyRecord key, CancellationToken cancel = default) =>
