@@ -51,5 +51,5 @@ public sealed class AccessOptions
 
     /// <summary>%LOCALAPPDATA%/fewshot/access.db (on Linux ~/.local/share/fewshot/access.db).</summary>
     public static string DefaultDatabasePath() =>
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "fewshot", "access.db");
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "fewshot", "access.db");
 }
