@@ -109,10 +109,10 @@ public static class FirewallBenchmark
 
     /// <summary>
     /// The flood: 10,000 requests with random well-formed keys (valid checksums, so each one costs a hash and a database
-    /// look-up until the lockout) from one address at <paramref name="attackConcurrency"/> in flight, while a legitimate
-    /// clients keep sending, one request at a time each. The flood comes in <paramref name="rounds"/> bursts with quiet spells
-    /// between them in which the same client's latency is measured alone, so noise from outside (other processes on the
-    /// machine) falls on both measurements alike.
+    /// look-up until the lockout) from one address, <paramref name="attackPerSecond"/> a second with up to
+    /// <paramref name="attackConcurrency"/> in flight, while four legitimate clients keep sending, one request at a time
+    /// each. The flood comes in <paramref name="rounds"/> bursts with quiet spells between them in which the same clients'
+    /// latency is measured alone, so noise from outside (other processes on the machine) falls on both measurements alike.
     /// </summary>
     public static async Task<FloodResult> FloodAsync(int attackRequests = 10_000, int attackConcurrency = 8, int rounds = 5,
         int attackPerSecond = 2_500, TimeSpan? generationTime = null, IProgress<int>? progress = null)
