@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
+using FewShot.Cli.Commands.Access;
 using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Commands.Data;
 using FewShot.Cli.Commands.Evaluation;
@@ -19,6 +20,8 @@ public static class CommandLine
         new SampleCommand(),
         new EvalCommand(),
         new ServeCommand(),
+        new KeysCommand(),
+        new UsageCommand(),
         new CommandGroup("data", "Prepare training data: mixtures, token shards, statistics, plans",
             new DataPrepareCommand(),
             new DataStatsCommand(),

@@ -21,8 +21,9 @@ public static class ServingHost
     /// A ready-to-run server. Settings come from <paramref name="settingsFile"/> (optional appsettings-style JSON), then
     /// FEWSHOT_-prefixed environment variables, then <paramref name="overrides"/> (command-line flags), under "Serving:".
     /// </summary>
+    /// <param name="guard">Adds middleware in front of every endpoint and extra endpoints (access control); null for an open server.</param>
     public static WebApplication Build(IDictionary<string, string?> overrides, string? settingsFile = null, string[]? urls = null,
-        Action<WebApplicationBuilder>? customize = null)
+        Action<WebApplicationBuilder>? customize = null, Action<WebApplication>? guard = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         if (settingsFile is not null)
@@ -40,7 +41,7 @@ public static class ServingHost
         customize?.Invoke(builder);
 
         var app = builder.Build();
-        app.MapFewShotServing();
+        app.MapFewShotServing(guard);
         return app;
     }
 
@@ -67,9 +68,10 @@ public static class ServingHost
         return services;
     }
 
-    public static WebApplication MapFewShotServing(this WebApplication app)
+    public static WebApplication MapFewShotServing(this WebApplication app, Action<WebApplication>? guard = null)
     {
         app.UseRequestLogging();
+        guard?.Invoke(app);
         app.MapOpenAiApi();
         app.MapChatPage();
         app.MapHealth();

@@ -22,7 +22,12 @@ public static class HealthEndpoints
     public static RouteGroupBuilder MapMetrics(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/metrics");
-        group.MapGet("", (ServingMetrics metrics) => TypedResults.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        group.MapGet("", (ServingMetrics metrics, IEnumerable<IMetricsSource> others) =>
+        {
+            var text = new System.Text.StringBuilder(metrics.Render());
+            foreach (var source in others) source.WritePrometheus(text);
+            return TypedResults.Text(text.ToString(), "text/plain; version=0.0.4; charset=utf-8");
+        });
         return group;
     }
 }

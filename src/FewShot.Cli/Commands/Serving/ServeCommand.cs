@@ -1,4 +1,7 @@
 using System.CommandLine;
+using FewShot.Access;
+using FewShot.Access.Keys;
+using FewShot.Access.Http;
 using FewShot.Cli.Infrastructure;
 using FewShot.Serving.Engine;
 using FewShot.Serving.Hosting;
@@ -24,10 +27,22 @@ public sealed class ServeCommand : CliCommand
     readonly Option<int?> maxQueue = new("--max-queue") { Description = "Requests that may wait for a free row before 503 (default 64)" };
     readonly Option<string?> modes = new("--modes") { Description = "Folder of extra chat modes (*.json)" };
     readonly Option<int?> threads = new("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+    readonly Option<bool> open = new("--open") { Description = "No keys, quotas or firewall: every route is open (local use only)" };
+    readonly Option<string?> db = new("--db") { Description = "Access store (keys, usage, audit), shared with `fewshot keys` (default: the user's data folder)" };
+    readonly Option<string?> adminKey = new("--admin-key") { Description = "The operator's admin key (default: the stored one, or a new one printed once)" };
+    readonly Option<string?> publicKey = new("--public-key") { Description = "Publish a rotating public key: daily, weekly, or an interval such as 6h" };
+    readonly Option<string> publicKeyGrace = new("--public-key-grace") { Description = "How long the previous public key keeps working", DefaultValueFactory = _ => "1h" };
+    readonly Option<long?> publicKeyBudget = new("--public-key-budget") { Description = "Tokens each public key may spend per day" };
+    readonly Option<long?> globalBudget = new("--global-budget") { Description = "Tokens the whole service may spend per day (the balance)" };
+    readonly Option<string[]> trustedProxies = new("--trusted-proxy") { Description = "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)" };
+    readonly Option<string[]> allow = new("--allow") { Description = "Only these CIDRs may connect (repeatable)" };
+    readonly Option<string[]> deny = new("--deny") { Description = "These CIDRs may not connect (repeatable)" };
 
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
-        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads }) Options.Add(o);
+        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, open, db, adminKey, publicKey,
+                     publicKeyGrace, publicKeyBudget, globalBudget, trustedProxies, allow, deny })
+            Options.Add(o);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -44,7 +59,11 @@ public sealed class ServeCommand : CliCommand
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 throw new ArgumentException($"--urls: '{address}' is not an http(s) address");
 
-        var app = ServingHost.Build(overrides, parse.GetValue(config), addresses);
+        var access = parse.GetValue(open) ? null : AccessFrom(parse, context);
+        if (access is null) context.Warn("--open: no keys, quotas or firewall; every route is open to anyone who can reach this address");
+        var app = ServingHost.Build(overrides, parse.GetValue(config), addresses,
+            customize: access is null ? null : builder => builder.Services.AddFewShotAccess(access),
+            guard: access is null ? null : web => { web.UseFewShotAccess(); web.MapAdminApi(); });
         try
         {
             _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value; // validate before the host starts (and logs)
@@ -60,5 +79,26 @@ public sealed class ServeCommand : CliCommand
         try { await app.WaitForShutdownAsync(cancel); }
         finally { await app.DisposeAsync(); }
         return ExitCodes.Success;
+    }
+
+    AccessOptions AccessFrom(ParseResult parse, CliContext context)
+    {
+        var options = new AccessOptions
+        {
+            DatabasePath = parse.GetValue(db) ?? AccessOptions.DefaultDatabasePath(),
+            AdminKey = parse.GetValue(adminKey),
+            OnAdminKeyCreated = key => context.Warn($"admin key (shown once, keep it): {key}"),
+            GlobalDailyBudgetTokens = parse.GetValue(globalBudget),
+            TrustedProxies = [.. parse.GetValue(trustedProxies) ?? []],
+            AllowedNetworks = [.. parse.GetValue(allow) ?? []],
+            DeniedNetworks = [.. parse.GetValue(deny) ?? []],
+        };
+        if (parse.GetValue(publicKey) is { } rotation)
+        {
+            var graceSpan = Durations.Parse(parse.GetValue(publicKeyGrace)!, "--public-key-grace");
+            options.PublicKey = new PublicKeyOptions(rotation, graceSpan,
+                parse.GetValue(publicKeyBudget) is { } budget ? new KeyLimits(BudgetTokens: budget, Period: BudgetPeriod.Day) : null);
+        }
+        return options;
     }
 }

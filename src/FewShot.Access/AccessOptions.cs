@@ -1,0 +1,55 @@
+using FewShot.Access.Keys;
+
+namespace FewShot.Access;
+
+/// <summary>Everything `fewshot serve` can set about access control. The defaults are meant for a small public server.</summary>
+public sealed class AccessOptions
+{
+    /// <summary>The SQLite file with keys, usage and the audit log (shared with `fewshot keys` through --db).</summary>
+    public string DatabasePath { get; set; } = DefaultDatabasePath();
+
+    /// <summary>An fsa-… admin key chosen by the operator; null: create one on first start and print it once.</summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>Called once with a newly created admin key (the lead's `serve` prints it); it is also logged as a warning.</summary>
+    public Action<string>? OnAdminKeyCreated { get; set; }
+
+    /// <summary>The public rotating key; null: none.</summary>
+    public PublicKeyOptions? PublicKey { get; set; }
+
+    /// <summary>Told to whoever presents a rotated key, e.g. "Get the current key from our channel."</summary>
+    public string RotatedKeyHint { get; set; } = "Get the current key where it is published.";
+
+    /// <summary>The whole service's daily token budget (prompt + completion, all keys); null: unlimited.</summary>
+    public long? GlobalDailyBudgetTokens { get; set; }
+
+    public int IpRequestsPerMinute { get; set; } = 120;
+    public int MaxConcurrentGenerations { get; set; } = 64;
+    /// <summary>Generations that may wait for a free slot before the next one gets 429.</summary>
+    public int ConcurrencyQueue { get; set; } = 256;
+    public long MaxRequestBodyBytes { get; set; } = 1 << 20;
+
+    public int LockoutThreshold { get; set; } = 10;
+    public TimeSpan LockoutWindow { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan LockoutFirst { get; set; } = TimeSpan.FromMinutes(1);
+    public double LockoutFactor { get; set; } = 4;
+    public TimeSpan LockoutMax { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>CIDR ranges; when not empty, only these may connect at all.</summary>
+    public List<string> AllowedNetworks { get; set; } = [];
+    /// <summary>CIDR ranges that are refused (checked before the allow list).</summary>
+    public List<string> DeniedNetworks { get; set; } = [];
+    /// <summary>Reverse proxies whose X-Forwarded-For is believed (e.g. "127.0.0.1/32" behind nginx on the same host).</summary>
+    public List<string> TrustedProxies { get; set; } = [];
+
+    /// <summary>Path prefixes that need a key; everything else ("/", static files, /healthz, /metrics) stays open.</summary>
+    public List<string> KeyPaths { get; set; } = ["/v1", "/api"];
+    public string AdminPath { get; set; } = "/admin";
+
+    /// <summary>The clock; tests move it.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
+    /// <summary>%LOCALAPPDATA%/fewshot/access.db (on Linux ~/.local/share/fewshot/access.db).</summary>
+    public static string DefaultDatabasePath() =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "fewshot", "access.db");
+}

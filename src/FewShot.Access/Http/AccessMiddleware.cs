@@ -1,0 +1,122 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace FewShot.Access.Http;
+
+/// <summary>
+/// The firewall in front of every route, in this order: client address (X-Forwarded-For only from trusted proxies),
+/// deny/allow lists, lockout, then for /v1, /api and /admin: requests per minute per address, body size, and the key
+/// (the admin key for /admin). Failed keys count towards the address's lockout; a locked-out address is refused before
+/// any key is hashed or looked up, so a flood of guesses costs almost nothing and generates nothing.
+/// </summary>
+public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
+{
+    internal const string AdminItem = "fewshot.access.admin";
+
+    public async Task InvokeAsync(HttpContext http)
+    {
+        var ip = Firewall.ClientAddress.Resolve(http.Connection.RemoteIpAddress, http.Request.Headers["X-Forwarded-For"], access.TrustedProxies);
+        http.Connection.RemoteIpAddress = ip;
+        var ipText = ip.ToString();
+
+        if (access.Denied.Contains(ip) || (!access.Allowed.IsEmpty && !access.Allowed.Contains(ip)))
+        {
+            await RejectAsync(http, "ip_denied", 403, OpenAiError.AccessDenied, "ip_denied", $"Requests from {ipText} are not allowed.");
+            return;
+        }
+        if (access.Lockouts.IsLocked(ipText, out var until))
+        {
+            await RejectAsync(http, "ip_locked_out", 403, OpenAiError.AccessDenied, "ip_locked_out",
+                $"Too many failed authentications from {ipText}; locked out until {until:yyyy-MM-dd HH:mm:ss} UTC.", RetryAfter(until));
+            return;
+        }
+
+        var path = http.Request.Path;
+        var isAdmin = path.StartsWithSegments(access.Options.AdminPath);
+        // CORS preflights carry no credentials and never reach a handler that generates or changes anything.
+        if (HttpMethods.IsOptions(http.Request.Method) || (!isAdmin && !access.Options.KeyPaths.Any(p => path.StartsWithSegments(p))))
+        {
+            await next(http);
+            return;
+        }
+
+        var perIp = access.Limits.CheckIp(ipText);
+        if (!perIp.Passed)
+        {
+            await RejectAsync(http, "ip_rate_limited", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
+                $"Rate limit reached for requests from {ipText}: {perIp.Limit} per minute. Try again in {Keys.Durations.Format(perIp.Reset)}.",
+                new Dictionary<string, string>
+                {
+                    ["Retry-After"] = Seconds(perIp.Reset),
+                    ["x-ratelimit-limit-requests"] = perIp.Limit.ToString(CultureInfo.InvariantCulture),
+                    ["x-ratelimit-remaining-requests"] = "0",
+                    ["x-ratelimit-reset-requests"] = Keys.Durations.Format(perIp.Reset),
+                });
+            return;
+        }
+
+        var maxBody = access.Options.MaxRequestBodyBytes;
+        if (http.Request.ContentLength > maxBody)
+        {
+            await RejectAsync(http, "body_too_large", 413, OpenAiError.InvalidRequest, "request_too_large",
+                $"The request body of {http.Request.ContentLength} bytes exceeds the limit of {maxBody} bytes.");
+            return;
+        }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize) bodySize.MaxRequestBodySize = maxBody;
+
+        var header = http.Request.Headers.Authorization.ToString();
+        string? presented = null;
+        var malformedHeader = false;
+        if (header.Length > 0)
+        {
+            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) presented = header[7..].Trim();
+            else malformedHeader = true;
+        }
+
+        if (isAdmin)
+        {
+            if (access.Keys.IsAdminKey(presented))
+            {
+                http.Items[AdminItem] = true;
+                await next(http);
+                return;
+            }
+            await FailAsync(http, ipText, "admin_auth_failed", presented is null && !malformedHeader ? "missing_key" : "admin_auth_failed",
+                "This endpoint needs the admin key: 'Authorization: Bearer fsa-…'.", keyId: null, audit: true);
+            return;
+        }
+
+        var outcome = malformedHeader ? Keys.AuthOutcome.Malformed : await access.Keys.AuthenticateAsync(presented, http.RequestAborted);
+        if (!outcome.Succeeded)
+        {
+            await FailAsync(http, ipText, outcome.Reason!, outcome.Reason!, outcome.Message, outcome.KeyId, outcome.IsSecurityEvent);
+            return;
+        }
+        http.Features.Set(new AccessPrincipal(outcome.Key!, ipText));
+        await next(http);
+    }
+
+    /// <summary>A failed authentication: 401, counted towards a lockout (except a missing key, which costs us nothing), audited where it matters.</summary>
+    async Task FailAsync(HttpContext http, string ip, string auditEvent, string reason, string message, string? keyId, bool audit)
+    {
+        if (audit) await access.Keys.AuditAsync(auditEvent, keyId, ip, $"{http.Request.Method} {http.Request.Path}");
+        if (reason != "missing_key" && access.Lockouts.RecordFailure(ip) is { } lockedUntil)
+        {
+            access.Metrics.Reject("lockout_started");
+            await access.Keys.AuditAsync("ip_locked_out", null, ip, $"after {access.Lockouts.Threshold} failed authentications; until {lockedUntil:O}");
+        }
+        await RejectAsync(http, reason, 401, OpenAiError.Authentication, "invalid_api_key", message);
+    }
+
+    async Task RejectAsync(HttpContext http, string reason, int status, string type, string code, string message,
+        IReadOnlyDictionary<string, string>? headers = null)
+    {
+        access.Metrics.Reject(reason);
+        await OpenAiError.WriteAsync(http, status, type, code, message, headers: headers);
+    }
+
+    Dictionary<string, string> RetryAfter(DateTimeOffset until) => new() { ["Retry-After"] = Seconds(until - access.Options.Time.GetUtcNow()) };
+
+    internal static string Seconds(TimeSpan span) => Math.Max(1, (long)Math.Ceiling(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+}

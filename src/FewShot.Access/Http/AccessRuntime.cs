@@ -1,0 +1,48 @@
+using FewShot.Access.Budgets;
+using FewShot.Access.Firewall;
+using FewShot.Access.Keys;
+using FewShot.Access.Limits;
+using FewShot.Access.Storage;
+
+namespace FewShot.Access.Http;
+
+/// <summary>The live state of access control in one server: keys, budgets, limiters, lockouts, address lists and counters.</summary>
+public sealed class AccessRuntime : IAsyncDisposable
+{
+    public AccessOptions Options { get; }
+    public IAccessStore Store { get; }
+    public KeyService Keys { get; }
+    public BudgetLedger Budgets { get; }
+    public RateLimits Limits { get; }
+    public Lockouts Lockouts { get; }
+    public AccessMetrics Metrics { get; } = new();
+    public IpNetworkList Allowed { get; }
+    public IpNetworkList Denied { get; }
+    public IpNetworkList TrustedProxies { get; }
+
+    public AccessRuntime(AccessOptions options, IAccessStore store)
+    {
+        if (options.IpRequestsPerMinute <= 0 || options.MaxConcurrentGenerations <= 0 || options.ConcurrencyQueue < 0 || options.MaxRequestBodyBytes <= 0
+            || options.LockoutThreshold <= 0 || options.GlobalDailyBudgetTokens <= 0 || options.LockoutFactor < 1)
+            throw new ArgumentException("access options: limits must be positive (queue may be 0, lockout factor at least 1)");
+        Options = options;
+        Store = store;
+        Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
+        Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens);
+        Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
+        Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
+        Allowed = new IpNetworkList(options.AllowedNetworks);
+        Denied = new IpNetworkList(options.DeniedNetworks);
+        TrustedProxies = new IpNetworkList(options.TrustedProxies);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Budgets.DisposeAsync();
+        Limits.Dispose();
+        Metrics.Dispose();
+    }
+}
+
+/// <summary>Who is calling: set by the middleware on requests that presented a valid key.</summary>
+public sealed record AccessPrincipal(KeyRecord Key, string ClientIp);
