@@ -13,5 +13,8 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new FewShot.Cli.Commands.Training.TrainCommand(),
+        new FewShot.Cli.Commands.Training.RunsCommand(),
+        new FewShot.Cli.Commands.Training.ScaleCommand(),
     ];
 }
