@@ -50,23 +50,27 @@ public class TrainingRunTests
         Assert.Equal(2, new CheckpointStore(Path.Combine(run, "checkpoints"), 2).List().Count(c => c.Step % 10 == 0 && c.Step >= 50) );
     }
 
-    [Fact]
-    public void ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne()
+    [Theory]
+    [InlineData(0.1)] // dropout: one replica, libtorch's RNG state restored from the checkpoint
+    [InlineData(0.0)] // no dropout: two replicas on two threads
+    public void ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne(double dropout)
     {
         using var temp = new TestPaths.TempFolder();
         var text = SmallText(temp.Path);
-        var whole = Train(new TrainingRequest(SmallRecipe(iters: 40), text, OutFolder: Path.Combine(temp.Path, "whole")));
+        TrainingRecipe Recipe() => SmallRecipe(iters: 40, dropout: dropout);
+        var whole = Train(new TrainingRequest(Recipe(), text, OutFolder: Path.Combine(temp.Path, "whole")));
+        Assert.Equal(dropout == 0 ? 2 : 1, whole.Replicas);
 
         // Stop the same recipe after step 23 (as Ctrl+C would: it checkpoints where it stands), then resume to 40.
         var split = Path.Combine(temp.Path, "split");
-        using (var session = TrainingSession.Prepare(new TrainingRequest(SmallRecipe(iters: 40), text, OutFolder: split), _ => { }))
+        using (var session = TrainingSession.Prepare(new TrainingRequest(Recipe(), text, OutFolder: split), _ => { }))
         {
             using var stop = new CancellationTokenSource();
             session.Trainer.StepCompleted += r => { if (r.Step == 23) stop.Cancel(); };
             Assert.True(session.Execute(stop.Token).Result.Cancelled);
         }
         var messages = new List<string>();
-        var resumed = Train(new TrainingRequest(SmallRecipe(iters: 40), ResumeFolder: split), messages);
+        var resumed = Train(new TrainingRequest(Recipe(), ResumeFolder: split), messages);
         Assert.Contains(messages, m => m.Contains("resumed from step 23"));
 
         Assert.Equal(File.ReadAllBytes(Path.Combine(whole.ModelFolder, "model.safetensors")), File.ReadAllBytes(Path.Combine(resumed.ModelFolder, "model.safetensors")));
@@ -107,6 +111,26 @@ public class TrainingRunTests
         other.Embedding = 64;
         var e = Assert.Throws<ArgumentException>(() => TrainingSession.Prepare(new TrainingRequest(other, ResumeFolder: run), _ => { }));
         Assert.Contains("different model or recipe", e.Message);
+    }
+
+    [Fact]
+    public void TwoReplicasComputeTheSameStepsAsOne()
+    {
+        using var temp = new TestPaths.TempFolder();
+        var text = SmallText(temp.Path);
+        var one = SmallRecipe(iters: 30, dropout: 0);
+        one.Replicas = 1;
+        var two = SmallRecipe(iters: 30, dropout: 0);
+        two.Replicas = 2;
+        var a = Train(new TrainingRequest(one, text, OutFolder: Path.Combine(temp.Path, "one")));
+        var b = Train(new TrainingRequest(two, text, OutFolder: Path.Combine(temp.Path, "two")));
+        Assert.Equal((1, 2), (a.Replicas, b.Replicas));
+        // Same batches, same gradients up to float summation order.
+        Assert.Equal(a.Result.ValidationLoss, b.Result.ValidationLoss, 4);
+        Assert.Equal(a.Result.FinalTrainLoss, b.Result.FinalTrainLoss, 4);
+        var bad = SmallRecipe(dropout: 0.1);
+        bad.Replicas = 2;
+        Assert.Contains("dropout", Assert.Throws<ArgumentException>(() => bad.Validate()).Message);
     }
 
     [Fact]

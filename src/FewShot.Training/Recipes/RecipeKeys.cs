@@ -45,6 +45,7 @@ public static class RecipeKeys
         Int("log_interval", "--log-interval", "Steps between metrics.jsonl lines", r => r.LogInterval, (r, v) => r.LogInterval = v ?? 10),
         Int("threads", "--threads", "libtorch threads (0: 1 for tiny models, else all cores)", r => r.Threads, (r, v) => r.Threads = v ?? 0),
         Text("device", "--device", "cpu or cuda", r => r.Device, (r, v) => r.Device = v ?? "cpu"),
+        Int("replicas", "--replicas", "Model replicas splitting each micro-batch across threads: 1 or 2 (0: automatic)", r => r.Replicas, (r, v) => r.Replicas = v ?? 0),
     ];
 
     public static RecipeKey? Find(string name) => All.FirstOrDefault(k => k.Name == name);

@@ -62,6 +62,8 @@ public sealed class TrainingRecipe
     /// <summary>libtorch intra-op threads (0: choose: 1 for models under ~5M parameters, else all cores).</summary>
     public int Threads { get; set; }
     public string Device { get; set; } = "cpu";
+    /// <summary>Model replicas computing each micro-batch in parallel, 1 or 2 (0: 2 for small dropout-free models on CPU).</summary>
+    public int Replicas { get; set; }
 
     public TrainingRecipe Clone() => RecipeReader.FromJson(ToJson(), "recipe");
 
@@ -131,6 +133,9 @@ public sealed class TrainingRecipe
         Require(KeepCheckpoints >= 1, "keep_checkpoints", "must be at least 1");
         Require(LogInterval >= 1, "log_interval", "must be at least 1");
         Require(Threads >= 0, "threads", "must not be negative");
+        Require(Replicas is >= 0 and <= 2, "replicas", $"must be 0 (automatic), 1 or 2, got {Replicas}");
+        Require(Replicas < 2 || Dropout == 0, "replicas", "2 needs dropout 0 (replicas would share one random generator)");
+        Require(Replicas < 2 || MicroBatch >= 2, "replicas", "2 needs a micro-batch of at least 2 sequences");
         return this;
     }
 

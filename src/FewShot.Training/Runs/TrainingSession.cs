@@ -21,7 +21,7 @@ public sealed record TrainingRequest(TrainingRecipe Recipe, string? TextFile = n
     string? OutFolder = null, string? ResumeFolder = null, string? InitModel = null, string RunsRoot = "runs");
 
 /// <summary>The outcome of a finished (or cancelled) session.</summary>
-public sealed record TrainingSummary(string RunFolder, string ModelFolder, TrainingResult Result, GptConfig Config, long Parameters, IReadOnlyList<string> Plots);
+public sealed record TrainingSummary(string RunFolder, string ModelFolder, TrainingResult Result, GptConfig Config, long Parameters, IReadOnlyList<string> Plots, int Replicas);
 
 /// <summary>
 /// Sets up and runs one training run end to end: run folder, tokenizer, data, model (fresh, from --init, or from the
@@ -135,7 +135,7 @@ public sealed class TrainingSession : IDisposable
         info["val_loss"] = double.IsNaN(result.ValidationLoss) ? null : result.ValidationLoss;
         info["best_val_loss"] = double.IsNaN(result.BestValidationLoss) ? null : result.BestValidationLoss;
         AtomicFile.WriteAllText(Run.RunInfo, info.ToJsonString(GptConfig.Indented));
-        return new TrainingSummary(Run.Path, Run.Model, result, Model.Config, parameters, plots);
+        return new TrainingSummary(Run.Path, Run.Model, result, Model.Config, parameters, plots, Trainer.Replicas);
     }
 
     static void WriteInfo(RunFolder run, string? text, string? data, string? init, string source, string status, GptConfig config)

@@ -32,6 +32,7 @@ public sealed class Trainer : IDisposable
     readonly string fingerprint;
     readonly long[] inputBuffer, targetBuffer;
     List<(Tensor Inputs, Tensor Targets)>? validation;
+    ReplicaWorker? replica;
 
     public long Step { get; private set; }
     public long Tokens { get; private set; }
@@ -67,7 +68,11 @@ public sealed class Trainer : IDisposable
         fingerprint = Fingerprint(recipe, model.Config);
         inputBuffer = new long[recipe.MicroBatch * recipe.Context];
         targetBuffer = new long[recipe.MicroBatch * recipe.Context];
+        if (ThreadSetting.Replicas(recipe) == 2) replica = new ReplicaWorker(model);
     }
+
+    /// <summary>Model copies computing each micro-batch together (1, or 2 on small CPU models: see <see cref="ThreadSetting"/>).</summary>
+    public int Replicas => replica is null ? 1 : 2;
 
     public LearningRateSchedule Schedule => schedule;
     public BatchRamp Ramp => ramp;
@@ -106,6 +111,7 @@ public sealed class Trainer : IDisposable
             optimizer.LoadState(moments, info.Step, $"{store.Folder}/{info.TensorFile}");
             if (tensors.TryGetValue("rng.torch", out var rng)) torch.set_rng_state(rng);
             data.RestoreState(info.DataState);
+            replica?.CopyWeightsFrom(model);
             (Step, Tokens, BestValidationLoss, LastValidationLoss) = (info.Step, info.Tokens, info.BestValidationLoss, info.ValidationLoss);
             Message?.Invoke($"resumed from step {info.Step} ({info.Tokens:N0} tokens)");
             return true;
@@ -178,6 +184,21 @@ public sealed class Trainer : IDisposable
             var y = tensor(targetBuffer, [b, t], device: device);
             Timings.Data += StepTimings.Since(start);
 
+            if (replica is not null)
+            {
+                // Rows [0, mine) here, [mine, b) on the replica's thread; each half's mean loss weighted by its rows.
+                var mine = (b + 1) / 2;
+                start = StepTimings.Now;
+                replica.Begin(inputBuffer, targetBuffer, mine, b - mine, t, (double)(b - mine) / b / micro);
+                var half = model.Loss(x[..mine], y[..mine]);
+                (half * ((double)mine / b / micro)).backward();
+                replica.Wait();
+                Timings.Backward += StepTimings.Since(start);
+                var combined = half.detach() * ((double)mine / b) + replica.Loss * ((double)(b - mine) / b);
+                lossSum = lossSum is null ? combined : lossSum.add_(combined);
+                continue;
+            }
+
             start = StepTimings.Now;
             var loss = model.Loss(x, y);
             Timings.Forward += StepTimings.Since(start);
@@ -187,12 +208,14 @@ public sealed class Trainer : IDisposable
             lossSum = lossSum is null ? loss.detach() : lossSum.add_(loss.detach());
             Timings.Backward += StepTimings.Since(start);
         }
+        replica?.AddGradientsTo(model);
         var clipStart = StepTimings.Now;
         var norm = recipe.GradClip > 0 ? nn.utils.clip_grad_norm_(optimizer.Parameters, recipe.GradClip) : double.NaN;
         Timings.Clip += StepTimings.Since(clipStart);
         var optimizerStart = StepTimings.Now;
         optimizer.Step(lr);
         optimizer.ZeroGrad();
+        replica?.CopyWeightsFrom(model);
         Timings.Optimizer += StepTimings.Since(optimizerStart);
         Timings.Steps++;
         Tokens += (long)micro * b * t;
@@ -284,6 +307,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
+        replica?.Dispose();
         optimizer.Dispose();
         if (validation is not null) foreach (var (x, y) in validation) { x.Dispose(); y.Dispose(); }
     }

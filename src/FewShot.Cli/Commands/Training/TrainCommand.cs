@@ -62,6 +62,7 @@ public sealed class TrainCommand : CliCommand
                 ["train_seconds"] = Math.Round(r.TrainTime.TotalSeconds, 3),
                 ["tokens_per_second"] = Math.Round(r.TokensPerSecond, 1),
                 ["threads"] = TorchSharp.torch.get_num_threads(),
+                ["replicas"] = summary.Replicas,
                 ["stopped"] = r.Cancelled,
             });
         }
