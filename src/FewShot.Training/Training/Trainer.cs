@@ -171,6 +171,23 @@ public sealed class Trainer : IDisposable
     /// <summary>One optimizer step: forward/backward over the step's micro-batches, clip, AdamW.</summary>
     (double Loss, double GradNorm, int MicroBatches, double LearningRate) TrainStep()
     {
+        if (replica is null) return TrainStepCore();
+        // With two threads in libtorch at once, a collection triggered by one thread could finalize a temporary
+        // TorchSharp Scalar that the other is still passing to native code (observed as a crash in THSTensor_add
+        // after ~200 steps). No collection during the step: the garbage of one step is small, and it is collected
+        // between steps, when the replica thread is idle.
+        var noCollection = GC.TryStartNoGCRegion(NoCollectionBudget);
+        try { return TrainStepCore(); }
+        finally
+        {
+            if (noCollection && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
+        }
+    }
+
+    const long NoCollectionBudget = 64L << 20;
+
+    (double Loss, double GradNorm, int MicroBatches, double LearningRate) TrainStepCore()
+    {
         using var scope = NewDisposeScope();
         var lr = schedule.At(Step, Tokens);
         var micro = ramp.MicroBatchesAt(Tokens);
