@@ -44,7 +44,17 @@ public sealed class TrainCommand : CliCommand
 
         var request = new TrainingRequest(recipe, parse.GetValue(text), parse.GetValue(data), parse.GetValue(output), resumeFolder, parse.GetValue(init));
         // Model work stays on one thread: TorchSharp's dispose scopes are per thread.
-        var summary = await Task.Factory.StartNew(() => Train(request, context, cancel), cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        TrainingSummary summary;
+        try
+        {
+            summary = await Task.Factory.StartNew(() => Train(request, context, cancel), cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        catch (CheckpointWriteException e)
+        {
+            // Disk full or unwritable: one line, and the last good checkpoint is named (it is intact).
+            context.Error(e.Message);
+            return ExitCodes.Failure;
+        }
 
         var r = summary.Result;
         if (context.Json)
