@@ -21,7 +21,7 @@ public static class TrainingPlots
         loss.Title("Loss");
         loss.XLabel("tokens seen");
         loss.YLabel("cross-entropy (nats/token)");
-        loss.ShowLegend();
+        loss.ShowLegend(Alignment.UpperRight);
         written.Add(Save(loss, folder, "loss.png"));
 
         var lr = new Plot();
