@@ -5,6 +5,7 @@ using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Commands.Data;
 using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Commands.Serving;
+using FewShot.Cli.Commands.Training;
 using FewShot.Cli.Infrastructure;
 
 namespace FewShot.Cli;
@@ -18,6 +19,9 @@ public static class CommandLine
         new ImportHfCommand(),
         new ExportHfCommand(),
         new SampleCommand(),
+        new TrainCommand(),
+        new RunsCommand(),
+        new ScaleCommand(),
         new EvalCommand(),
         new ServeCommand(),
         new KeysCommand(),
@@ -33,6 +37,8 @@ public static class CommandLine
             new AttentionBenchCommand(),
             new EvalBenchCommand(),
             new BenchServeCommand(),
-            new DataBenchCommand()),
+            new DataBenchCommand(),
+            new TrainBenchCommand(),
+            new FirewallBenchCommand()),
     ];
 }

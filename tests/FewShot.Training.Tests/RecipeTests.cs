@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+using FewShot.Training.Data;
+using FewShot.Training.Recipes;
+
+namespace FewShot.Training.Tests;
+
+public class RecipeTests
+{
+    [Fact]
+    public void UnknownKeyIsNamedWithTheNearestValidKey()
+    {
+        var e = Assert.Throws<FormatException>(() => RecipeReader.FromJson(JsonNode.Parse("""{"n_layer": 2, "learning_rat": 0.001}"""), "r.json"));
+        Assert.Contains("'learning_rat'", e.Message);
+        var e2 = Assert.Throws<FormatException>(() => RecipeReader.FromJson(JsonNode.Parse("""{"warmup_iter": 5}"""), "r.json"));
+        Assert.Contains("did you mean 'warmup_iters'", e2.Message);
+    }
+
+    [Fact]
+    public void FileValuesAreReadAndFlagsOverrideThem()
+    {
+        using var temp = new TestPaths.TempFolder();
+        var path = Path.Combine(temp.Path, "recipe.json");
+        File.WriteAllText(path, """{"n_layer": 3, "n_head": 2, "n_embd": 64, "lr": 0.002, "batch_tokens": 4096, "tokenizer": "char"}""");
+        var recipe = RecipeReader.Load(path);
+        RecipeReader.Apply(recipe, "lr", RecipeKeys.ParseFlagValue("1e-3"), "--lr");
+        RecipeReader.Apply(recipe, "n_ctx", RecipeKeys.ParseFlagValue("32"), "--ctx");
+        Assert.Equal((3, 2, 64, 32), (recipe.Layers!.Value, recipe.Heads!.Value, recipe.Embedding!.Value, recipe.Context));
+        Assert.Equal(1e-3, recipe.PeakLearningRate);
+        Assert.Equal(4096, recipe.FullBatchTokens);
+        Assert.Equal("char", recipe.Tokenizer);
+        Assert.Equal(recipe.ToJson().ToJsonString(), recipe.Clone().ToJson().ToJsonString());
+    }
+
+    [Fact]
+    public void HeadsThatDoNotDivideTheWidthAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TrainingRecipe { Layers = 2, Heads = 3, Embedding = 64 }.Validate());
+        Assert.Contains("n_head", e.Message);
+        Assert.Contains("64", e.Message);
+    }
+
+    [Fact]
+    public void BatchThatIsNotAMultipleOfTheMicroBatchIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new TrainingRecipe { MicroBatch = 12, ContextLength = 64, BatchTokens = 1000 }.Validate());
+        Assert.Contains("batch_tokens", e.Message);
+        Assert.Contains("768", e.Message);
+    }
+
+    [Fact]
+    public void ContextLongerThanTheDataIsRejected()
+    {
+        var source = new TextBatchSource(Enumerable.Range(0, 300).Select(i => i % 7).ToArray(), seed: 1);
+        source.CheckContext(16); // fits: 270 training and 30 validation tokens
+        var e = Assert.Throws<ArgumentException>(() => source.CheckContext(64));
+        Assert.Contains("validation split has only 30 tokens", e.Message);
+    }
+
+    [Fact]
+    public void PresetSuppliesShapeBatchAndLearningRate()
+    {
+        var recipe = new TrainingRecipe { Preset = "mini", MicroBatch = 4 }.Validate();
+        var config = recipe.ModelConfig(8192);
+        Assert.Equal((6, 6, 384, 256), (config.Layers, config.Heads, config.Embedding, config.ContextLength));
+        Assert.Equal(8 * 256, recipe.FullBatchTokens); // the preset's batch, reached by accumulating 2 micro-batches of 4
+        Assert.Equal(1e-3, recipe.PeakLearningRate);
+        Assert.Throws<ArgumentException>(() => new TrainingRecipe { Preset = "gpt5" }.Validate());
+    }
+}
