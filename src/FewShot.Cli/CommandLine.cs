@@ -15,6 +15,7 @@ public static class CommandLine
 {
     public static RootCommand Build() =>
     [
+        new DemoCommand(),
         new InfoCommand(),
         new ImportHfCommand(),
         new ExportHfCommand(),

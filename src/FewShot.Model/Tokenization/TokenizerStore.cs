@@ -37,8 +37,10 @@ public static class TokenizerStore
         return Create(d ?? throw new FormatException($"{path}: empty"), folder);
     }
 
+    /// <summary>Writes tokenizer.json and the files it names (a trained BPE's vocab.json and merges.txt), so the folder stands alone.</summary>
     public static void Save(ITokenizer tokenizer, string folder)
     {
+        if (tokenizer is BpeTokenizer bpe) bpe.Save(folder);
         var path = Path.Combine(folder, FileName);
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(tokenizer.Describe(), GptConfig.Indented));
     }

@@ -74,8 +74,10 @@ public sealed class TrainingSession : IDisposable
         // Tokenizer: the run's own (resume), the init model's, or a new one named by the recipe.
         LoadedModel? init = initModel is not null ? ModelFolder.Load(initModel) : null;
         var tokenizerFile = Path.Combine(run.Path, TokenizerStore.FileName);
+        // A prepared data folder was tokenized already: its tokenizer is the only one that can read it.
         ITokenizer tokenizer = File.Exists(tokenizerFile) ? TokenizerStore.Load(run.Path)
-            : init?.Tokenizer ?? TokenizerStore.FromName(recipe.Tokenizer, recipe.Tokenizer == "char" && textFile is not null ? ReadText(textFile) : null);
+            : init?.Tokenizer ?? (dataFolder is not null ? TokenizerStore.Load(dataFolder)
+                : TokenizerStore.FromName(recipe.Tokenizer, recipe.Tokenizer == "char" && textFile is not null ? ReadText(textFile) : null));
 
         var data = textFile is not null
             ? TextBatchSource.FromFile(textFile, tokenizer, recipe.Seed)
