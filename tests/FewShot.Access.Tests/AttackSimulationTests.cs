@@ -12,7 +12,7 @@ public sealed class Timing;
 public class AttackSimulationTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task AFloodOfRandomKeysIsLockedOutGeneratesNothingAndBarelySlowsALegitimateClient()
+    public async Task AFloodOfRandomKeysIsLockedOutAndGeneratesNothing()
     {
         var flood = await FirewallBenchmark.FloodAsync(attackRequests: 10_000, attackConcurrency: 8);
         output.WriteLine(flood.ToString());
@@ -23,17 +23,7 @@ public class AttackSimulationTests(ITestOutputHelper output)
         Assert.True(flood.Unauthorized <= flood.Threshold + 8, $"{flood.Unauthorized} got past to key checks");
         Assert.Equal(0, flood.AttackTokensGenerated);
         Assert.Equal(0, flood.LegitimateFailures);
-        Assert.True(flood.LegitimateDuringFlood.P99 <= 2 * flood.LegitimateAlone.P99,
-            $"legitimate p99 {flood.LegitimateDuringFlood.P99:F2} ms during the flood vs {flood.LegitimateAlone.P99:F2} ms alone");
+        // The legitimate client's latency during the flood is a speed goal: `fewshot bench firewall` measures it.
     }
 
-    [Fact]
-    public async Task AuthBudgetAndRateLimitChecksAddUnderAMillisecondAtP99()
-    {
-        var overhead = await FirewallBenchmark.OverheadAsync(requests: 1500);
-        output.WriteLine(overhead.ToString());
-        Assert.Equal(1500, overhead.ServerGated.Count);
-        Assert.True(overhead.P99OverheadMs <= 1.0, $"p99 overhead {overhead.P99OverheadMs:F3} ms");
-        Assert.True(overhead.ClientP50OverheadMs <= 1.0, $"p50 overhead seen by the client {overhead.ClientP50OverheadMs:F3} ms");
-    }
 }

@@ -17,6 +17,8 @@ public static class RecipeKeys
         Int("n_embd", "--embd", "d_model", r => r.Embedding, (r, v) => r.Embedding = v),
         Int("n_ctx", "--ctx", "Context length in tokens", r => r.ContextLength, (r, v) => r.ContextLength = v),
         Number("dropout", "--dropout", "Dropout probability", r => r.Dropout, (r, v) => r.Dropout = v ?? 0),
+        Text("attention", "--attention", "Attention layout: dense, local, alternating (GPT-3), strided, fixed, or a list like [[\"dense\",\"local\"],2]", r => r.Attention, (r, v) => r.Attention = v),
+        Int("window_size", "--window", "Window of local layers (and l of strided and fixed ones)", r => r.Window, (r, v) => r.Window = v),
         Bool("bias", "--bias", "Biases in linear layers and LayerNorms", r => r.Bias, (r, v) => r.Bias = v ?? true),
         Text("tokenizer", "--tokenizer", "char, bytes or r50k_base", r => r.Tokenizer, (r, v) => r.Tokenizer = v ?? "r50k_base"),
         Int("micro_batch", "--batch", "Sequences per forward pass (micro-batch)", r => r.MicroBatch, (r, v) => r.MicroBatch = v ?? 12),

@@ -18,6 +18,10 @@ public sealed class TrainingRecipe
     public int? Embedding { get; set; }
     public int? ContextLength { get; set; }
     public double Dropout { get; set; }
+    /// <summary>Attention layout: dense, local, alternating (GPT-3's dense/local), strided, fixed, or a GPT-Neo list such as [[["dense","local"],2]].</summary>
+    public string? Attention { get; set; }
+    /// <summary>Window of local layers (and l of strided/fixed ones).</summary>
+    public int? Window { get; set; }
     public bool Bias { get; set; } = true;
     /// <summary>char, bytes or r50k_base (alias gpt2); ignored with --init (the model folder names its own).</summary>
     public string Tokenizer { get; set; } = "r50k_base";
@@ -84,8 +88,18 @@ public sealed class TrainingRecipe
             ContextLength = ContextLength ?? baseConfig.ContextLength,
             Dropout = Dropout,
             Bias = Bias,
+            AttentionTypes = Attention is null ? baseConfig.AttentionTypes : AttentionLayoutOf(Attention, Layers ?? baseConfig.Layers),
+            Window = Window ?? baseConfig.Window,
+            SparseStride = Window ?? baseConfig.SparseStride,
         }).Validate();
     }
+
+    static AttentionKind[] AttentionLayoutOf(string text, int layers) => text.Trim() switch
+    {
+        "alternating" => [.. Enumerable.Range(0, layers).Select(i => i % 2 == 0 ? AttentionKind.Dense : AttentionKind.Local)],
+        var t when t.StartsWith('[') => AttentionLayout.Expand(System.Text.Json.Nodes.JsonNode.Parse(t), "attention"),
+        var t => [.. Enumerable.Repeat(AttentionLayout.Parse(t, "attention"), layers)],
+    };
 
     public int Context => ContextLength ?? PresetOrNull?.Config.ContextLength ?? 64;
     public long MicroBatchTokens => (long)MicroBatch * Context;

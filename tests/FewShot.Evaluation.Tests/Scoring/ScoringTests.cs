@@ -30,11 +30,11 @@ public class ScoringTests
     }
 
     [Fact]
-    public void SharedContextIsAtLeastThreeTimesFasterOnAFourChoiceTask()
+    public void TheBenchmarksSharedContextScoringAgreesWithSeparatePasses()
     {
+        // The speed-up itself is a speed goal, measured by `fewshot bench eval`, not asserted in a timed test.
         var result = EvalBenchmark.Run(new EvalBenchmark.Settings { Questions = 5 });
         Assert.True(result.MaxAbsDifference < 1e-5, $"max difference {result.MaxAbsDifference}");
-        Assert.True(result.Speedup >= 3, $"speed-up only {result.Speedup:F2}x (naive {result.NaiveSeconds:F3}s, shared {result.SharedSeconds:F3}s)");
     }
 
     [Fact]
