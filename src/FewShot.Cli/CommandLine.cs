@@ -36,6 +36,7 @@ public static class CommandLine
         new CommandGroup("bench", "Benchmarks that print JSON with --json",
             new DecodeBenchCommand(),
             new AttentionBenchCommand(),
+            new ContextBenchCommand(),
             new EvalBenchCommand(),
             new BenchServeCommand(),
             new DataBenchCommand(),
