@@ -3,7 +3,7 @@ namespace FewShot.Cli.Tests;
 /// <summary>Bad input gives exit code 2 and one line naming the file or field, never a stack trace or a folder that looks complete.</summary>
 public sealed class BadInputTests : IDisposable
 {
-    readonly TestPaths.TempFolder temp = new();
+    readonly TempFolder temp = new();
 
     public void Dispose() => temp.Dispose();
 

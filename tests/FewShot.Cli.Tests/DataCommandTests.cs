@@ -5,7 +5,7 @@ namespace FewShot.Cli.Tests;
 /// <summary>fewshot data prepare / stats / plan and tokenizer train, run in-process on real text.</summary>
 public sealed class DataCommandTests : IDisposable
 {
-    readonly TestPaths.TempFolder temp = new();
+    readonly TempFolder temp = new();
 
     public void Dispose() => temp.Dispose();
 

@@ -5,7 +5,7 @@ namespace FewShot.Cli.Tests;
 /// <summary>The foundation issue's command-line must-shows: model sizes, and greedy sampling of an imported checkpoint.</summary>
 public sealed class FoundationCommandTests : IDisposable
 {
-    readonly TestPaths.TempFolder temp = new();
+    readonly TempFolder temp = new();
 
     public void Dispose() => temp.Dispose();
 

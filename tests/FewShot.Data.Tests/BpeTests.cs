@@ -24,7 +24,7 @@ public class BpeTests
     [Fact]
     public void SavedTokenizerLoadsThroughTheTokenizerStore()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var tokenizer = Trained.Value;
         tokenizer.Save(temp.Path);
         TokenizerStore.Save(tokenizer, temp.Path);

@@ -10,7 +10,7 @@ public class ContaminationTests
         var index = ContaminationIndex.Build(["The quick brown fox jumps over the lazy dog while the cat sleeps soundly by the warm fire."]);
         Assert.True(index.Overlaps("Intro... THE QUICK BROWN FOX, jumps over the lazy dog -- while the cat sleeps soundly! More text."));
         Assert.False(index.Overlaps("The quick brown fox jumps over the lazy dog while the cat naps."));   // 12 shared words only
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         index.Save(temp.File("i.bin"));
         var loaded = ContaminationIndex.Load(temp.File("i.bin"));
         Assert.Equal(index.Count, loaded.Count);

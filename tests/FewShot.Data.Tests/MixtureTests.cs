@@ -55,7 +55,7 @@ public class MixtureTests
     [Fact]
     public void LoadResolvesPathsAgainstTheMixtureFolder()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         File.WriteAllText(temp.File("m.json"), """{"sources":[{"name":"a","paths":["data/*.txt"],"weight":1}], "tokenizer":"bytes"}""");
         var mixture = MixtureSpec.Load(temp.File("m.json"));
         Assert.Equal(temp.Path, mixture.BaseDirectory);

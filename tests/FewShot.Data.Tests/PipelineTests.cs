@@ -16,7 +16,7 @@ public class PipelineTests
     [Fact]
     public void PrepareWritesShardsManifestAndCountsAndRerunsAreBitwiseIdentical()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var speeches = TestPaths.Speeches.Take(1200).ToList();
         WriteJsonl(temp.File("plays.jsonl"), speeches.Concat(speeches.Take(10)));   // 10 exact duplicates
         var benchmark = speeches[500];
@@ -55,7 +55,7 @@ public class PipelineTests
     [Fact]
     public void TrainedBpeTokenizerIsSavedWithTheShardsAndDecodesThemBack()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var speeches = TestPaths.Speeches.Take(300).ToList();
         WriteJsonl(temp.File("a.jsonl"), speeches);
         var mixture = MixtureSpec.Parse("""{"sources":[{"name":"a","paths":["a.jsonl"],"weight":1}], "tokenizer":"bpe:600"}""", temp.Path);
@@ -75,7 +75,7 @@ public class PipelineTests
     public void OneLongTextFileStillGetsAValidationSplit()
     {
         var mixture = MixtureSpec.Parse($$"""{"sources":[{"name":"shakespeare","paths":["{{TestPaths.Shakespeare}}"],"weight":1}]}""", ".");
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var report = DataPipeline.Prepare(mixture, temp.Path, Options with { ValidationFraction = 0.1 });
         var s = Assert.Single(report.Sources);
         Assert.Equal(1, s.DocumentsWritten);
@@ -86,7 +86,7 @@ public class PipelineTests
     [Fact]
     public void EmptyCorpusFailsClearlyAndLeavesNoManifest()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         File.WriteAllText(temp.File("empty.jsonl"), "{\"text\":\"\"}\nnot json\n");
         var mixture = MixtureSpec.Parse("""{"sources":[{"name":"e","paths":["empty.jsonl"],"weight":1}]}""", temp.Path);
         var error = Assert.Throws<InvalidDataException>(() => DataPipeline.Prepare(mixture, temp.File("out"), Options));
@@ -99,7 +99,7 @@ public class PipelineTests
     [Fact]
     public void CancelledRunLeavesAFolderThatReadsAsIncomplete()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         WriteJsonl(temp.File("a.jsonl"), TestPaths.Speeches);
         var mixture = MixtureSpec.Parse("""{"sources":[{"name":"a","paths":["a.jsonl"],"weight":1}]}""", temp.Path);
         DataPipeline.Prepare(mixture, temp.File("out"), Options);
@@ -113,7 +113,7 @@ public class PipelineTests
     [Fact]
     public void QualityFilterKeepsClearlyMoreReferenceLikeThanNoiseLikeDocuments()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var random = new Random(9);
         var speeches = TestPaths.Speeches.ToList();
         string Noise() => string.Join(' ', Enumerable.Range(0, 120).Select(_ => new string([.. Enumerable.Range(0, random.Next(2, 9)).Select(_ => (char)random.Next('a', 'z' + 1))]) + (random.Next(6) == 0 ? " | 0x" + random.Next(9999).ToString("X") : "")));

@@ -33,7 +33,7 @@ public class ReaderTests
     [Fact]
     public void JsonLinesPlainGzipAndZstdGiveTheSameDocuments()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var text = Jsonl(TestPaths.Speeches.Take(300));
         File.WriteAllText(temp.File("a.jsonl"), text);
         using (var gz = new GZipStream(File.Create(temp.File("b.jsonl.gz")), CompressionLevel.Fastest)) gz.Write(Encoding.UTF8.GetBytes(text));
@@ -53,7 +53,7 @@ public class ReaderTests
     [Fact]
     public void ParquetTextColumnIsRead()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var expected = TestPaths.Speeches.Take(200).ToArray();
         WriteParquet(temp.File("d.parquet"), "content", expected);
         var docs = Read(new SourceSpec { Name = "s", Paths = ["d.parquet"], TextField = "content" }, temp.Path, out _);
@@ -66,7 +66,7 @@ public class ReaderTests
     [Fact]
     public void BadJsonLinesAreSkippedWithFileAndLine()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         File.WriteAllText(temp.File("bad.jsonl"), "{\"text\":\"good one\"}\nnot json at all\n{\"body\":\"no text field\"}\n[1,2]\n{\"text\":\"good two\"}\n");
         var docs = Read(new SourceSpec { Name = "s", Paths = ["bad.jsonl"] }, temp.Path, out var log);
         Assert.Equal(["good one", "good two"], docs.Select(d => d.Text));
@@ -78,7 +78,7 @@ public class ReaderTests
     [Fact]
     public void TruncatedGzipKeepsWhatWasReadAndNamesTheFile()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var buffer = new MemoryStream();
         using (var gz = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(Encoding.UTF8.GetBytes(Jsonl(TestPaths.Speeches.Take(2000))));
         File.WriteAllBytes(temp.File("cut.jsonl.gz"), buffer.ToArray()[..(int)(buffer.Length / 2)]);
@@ -91,7 +91,7 @@ public class ReaderTests
     [Fact]
     public void TruncatedZstdKeepsWhatWasReadAndNamesTheFile()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var whole = new ZstdSharp.Compressor(3).Wrap(Encoding.UTF8.GetBytes(Jsonl(TestPaths.Speeches.Take(2000)))).ToArray();
         File.WriteAllBytes(temp.File("cut.jsonl.zst"), whole[..(whole.Length / 2)]);
         var docs = Read(new SourceSpec { Name = "s", Paths = ["cut.jsonl.zst"] }, temp.Path, out var log);
@@ -102,7 +102,7 @@ public class ReaderTests
     [Fact]
     public void HundredMegabyteLineIsSkippedWithoutHoldingIt()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         using (var writer = new StreamWriter(temp.File("huge.jsonl")))
         {
             writer.Write("{\"text\":\"before\"}\n{\"text\":\"");
@@ -121,7 +121,7 @@ public class ReaderTests
     [Fact]
     public void OverlongTextDocumentIsSkippedAndItsNeighboursKept()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         File.WriteAllText(temp.File("t.txt"), "first doc\nline two\n===\n" + new string('y', 5 << 20) + "\n===\nthird doc");
         var docs = Read(new SourceSpec { Name = "s", Paths = ["t.txt"], Separator = "\n===\n" }, temp.Path, out var log);
         Assert.Equal(["first doc\nline two", "third doc"], docs.Select(d => d.Text));

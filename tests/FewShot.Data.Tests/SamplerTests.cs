@@ -8,7 +8,7 @@ namespace FewShot.Data.Tests;
 /// <summary>One prepared three-source folder shared by the sampler tests (weights 0.5 / 0.3 / 0.2, sizes very unequal).</summary>
 public sealed class PreparedFolder : IDisposable
 {
-    readonly TestPaths.TempFolder temp = new();
+    readonly TempFolder temp = new();
     public string Path => temp.File("out");
 
     public PreparedFolder()

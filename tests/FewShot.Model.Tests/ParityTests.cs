@@ -52,7 +52,7 @@ public sealed class ParityTests
     [Fact]
     public void ExportThenImportIsBitwiseLossless()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         using var original = HuggingFaceGpt2.Import(TestPaths.Fixture("gpt2-tiny"));
         HuggingFaceGpt2.Export(original.Model, folder.Path);
         using var again = HuggingFaceGpt2.Import(folder.Path);

@@ -10,7 +10,7 @@ public sealed class StorageTests
     [Fact]
     public void ModelFolderRoundTripsBitwise()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         using var model = TinyModels.Create(vocab: 257, kinds: [AttentionKind.Dense, AttentionKind.Local]);
         ModelFolder.Save(model, new ByteTokenizer(), folder.Path);
         using var loaded = ModelFolder.Load(folder.Path);
@@ -23,7 +23,7 @@ public sealed class StorageTests
     [Fact]
     public void TruncatedSafetensorsIsReportedWithTheTensorName()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         using var model = TinyModels.Create(vocab: 257);
         ModelFolder.Save(model, new ByteTokenizer(), folder.Path);
         var path = Path.Combine(folder.Path, ModelFolder.WeightsFile);
@@ -37,7 +37,7 @@ public sealed class StorageTests
     [Fact]
     public void WrongShapeIsReportedWithTheTensorName()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         using var model = TinyModels.Create(vocab: 257);
         ModelFolder.Save(model, new ByteTokenizer(), folder.Path);
         // Claim a different width in the config: every weight now has the wrong shape.
@@ -50,7 +50,7 @@ public sealed class StorageTests
     [Fact]
     public void GarbageHeaderIsNotASafetensorsFile()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         var path = Path.Combine(folder.Path, "bad.safetensors");
         var bytes = new byte[64];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, 1L << 40);
@@ -61,7 +61,7 @@ public sealed class StorageTests
     [Fact]
     public void SafetensorsKeepsDtypesAndValues()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         var path = Path.Combine(folder.Path, "t.safetensors");
         var tensors = new Dictionary<string, Tensor>
         {

@@ -53,7 +53,7 @@ public sealed class TokenizerTests
     [Fact]
     public void TokenizersRoundTripThroughTheirDescription()
     {
-        using var folder = new TestPaths.TempFolder();
+        using var folder = new TempFolder();
         foreach (ITokenizer tokenizer in new ITokenizer[] { new Gpt2Tokenizer(), new ByteTokenizer(), new CharTokenizer("abc \n"), new IdTokenizer(101, -1) })
         {
             TokenizerStore.Save(tokenizer, folder.Path);

@@ -1,5 +1,4 @@
 using System.ClientModel;
-using System.Runtime.CompilerServices;
 using FewShot.Model;
 using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;
@@ -17,9 +16,6 @@ namespace FewShot.Serving.Tests;
 /// <summary>A tiny random GPT over bytes (vocab 257), saved as a model folder once per test run.</summary>
 public static class TinyModel
 {
-    [ModuleInitializer]
-    internal static void LoadNativeRuntime() => FewShot.Model.Runtime.NativeRuntime.EnsureRegistered();
-
     public const string Name = "tiny-bytes";
     static readonly Lazy<string> folder = new(Create);
 

@@ -33,7 +33,7 @@ public class KillAndResumeTests
     public void KilledTrainingResumesToBitwiseIdenticalWeights()
     {
         Assert.True(File.Exists(TestPaths.CliDll), $"{TestPaths.CliDll} not built");
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var text = TrainingRunTests.SmallText(temp.Path);
         var whole = Path.Combine(temp.Path, "whole");
         var killed = Path.Combine(temp.Path, "killed");

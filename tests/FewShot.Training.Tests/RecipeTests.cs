@@ -18,7 +18,7 @@ public class RecipeTests
     [Fact]
     public void FileValuesAreReadAndFlagsOverrideThem()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var path = Path.Combine(temp.Path, "recipe.json");
         File.WriteAllText(path, """{"n_layer": 3, "n_head": 2, "n_embd": 64, "lr": 0.002, "batch_tokens": 4096, "tokenizer": "char"}""");
         var recipe = RecipeReader.Load(path);

@@ -38,7 +38,7 @@ public class ScalingTests
         Assert.Equal(8, result.Points.Count);
         Assert.True(result.Fit.B > 0, result.Fit.ToString()); // more compute, lower loss
         Assert.True(result.Frontier.Count >= 2);
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var png = Path.Combine(temp.Path, "scaling.png");
         ScalingPlot.Write(result, png);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);

@@ -31,7 +31,7 @@ public class TrainingRunTests
     [Fact]
     public void ShortRunLowersTheLossAndWritesAModelFolderMetricsAndPlots()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var run = Path.Combine(temp.Path, "run");
         var summary = Train(new TrainingRequest(SmallRecipe(iters: 60, dropout: 0), SmallText(temp.Path), OutFolder: run));
 
@@ -55,7 +55,7 @@ public class TrainingRunTests
     [InlineData(0.0)] // no dropout: two replicas on two threads
     public void ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne(double dropout)
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var text = SmallText(temp.Path);
         TrainingRecipe Recipe() => SmallRecipe(iters: 40, dropout: dropout);
         var whole = Train(new TrainingRequest(Recipe(), text, OutFolder: Path.Combine(temp.Path, "whole")));
@@ -80,7 +80,7 @@ public class TrainingRunTests
     [Fact]
     public void CorruptOrTruncatedNewestCheckpointFallsBackToThePreviousGoodOne()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var run = Path.Combine(temp.Path, "run");
         Train(new TrainingRequest(SmallRecipe(iters: 30), SmallText(temp.Path), OutFolder: run));
         var checkpoints = Path.Combine(run, "checkpoints");
@@ -116,7 +116,7 @@ public class TrainingRunTests
     [Fact]
     public void TwoReplicasComputeTheSameStepsAsOne()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var text = SmallText(temp.Path);
         var one = SmallRecipe(iters: 30, dropout: 0);
         one.Replicas = 1;
@@ -136,7 +136,7 @@ public class TrainingRunTests
     [Fact]
     public void StartingFromAModelFolderKeepsItsWeightsAndTokenizer()
     {
-        using var temp = new TestPaths.TempFolder();
+        using var temp = new TempFolder();
         var text = SmallText(temp.Path);
         var first = Train(new TrainingRequest(SmallRecipe(iters: 20, dropout: 0), text, OutFolder: Path.Combine(temp.Path, "a")));
         var recipe = SmallRecipe(iters: 1, dropout: 0);

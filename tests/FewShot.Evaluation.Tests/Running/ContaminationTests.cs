@@ -16,7 +16,7 @@ public class ContaminationTests
     [Fact]
     public void APlantedContaminatedExampleIsFlaggedAndOnlyIt()
     {
-        using var data = new TestSupport.TempFolder();
+        using var data = new TempFolder();
         var shakespeare = File.ReadAllText(Path.Combine(TestSupport.Shared, "data", "tinyshakespeare.txt"))[..200_000];
         var planted = "Q: Which .NET type is this? Manages a compact array of bit values, which are represented as Booleans. A: BitArray";
         File.WriteAllText(Path.Combine(data.Path, "part1.txt"), shakespeare);
@@ -40,7 +40,7 @@ public class ContaminationTests
     [Fact]
     public void AFolderWithoutTrainingDataIsAnError()
     {
-        using var data = new TestSupport.TempFolder();
+        using var data = new TempFolder();
         Assert.Throws<InvalidDataException>(() => new TrainingDataChecker(data.Path).FindContaminated(["x"]));
         Assert.Throws<DirectoryNotFoundException>(() => new TrainingDataChecker(data.File("missing")).FindContaminated(["x"]));
     }

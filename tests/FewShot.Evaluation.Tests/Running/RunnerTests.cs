@@ -49,7 +49,7 @@ public class RunnerTests
     [Fact]
     public void ResultsAreWrittenAtomicallyAndReadBackForPlots()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var lm = TestSupport.TinyModel();
         var report = new EvalRunner(lm, new EvalOptions { Shots = [0, 1, 3], Limit = 3, Descriptions = DescriptionMode.Both }).Run([Arithmetic()]);
         var (results, examples) = ResultsFile.Write(report, folder.Path);
@@ -70,7 +70,7 @@ public class RunnerTests
     [Fact]
     public void AContextTooSmallForZeroShotFailsBeforeAnyScoringAndWritesNothing()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var lm = TestSupport.TinyModel(context: 16);
         var scored = 0;
         var e = Assert.Throws<ArgumentException>(() =>
@@ -93,7 +93,7 @@ public class RunnerTests
     [Fact]
     public void ContaminatedExamplesAreCountedAndTheCleanSubsetReported()
     {
-        using var data = new TestSupport.TempFolder();
+        using var data = new TempFolder();
         var task = Arithmetic();
         File.WriteAllText(data.File("train.txt"), "some text\n" + task.Eval[1].Demonstration("") + "\nmore text\n");
         var report = new EvalRunner(TestSupport.TinyModel(), new EvalOptions
@@ -149,7 +149,7 @@ public class RollingTests
     [Fact]
     public void PerplexityTasksReportBitsPerByteAndPerplexityFromJsonlText()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         File.WriteAllText(folder.File("docs.jsonl"), "{\"text\": \"First document.\"}\n{\"text\": \"A second, somewhat longer document.\"}\n");
         File.WriteAllText(folder.File("ppl.json"), """
             {"name": "ppl", "splits": {"test": {"jsonl": "docs.jsonl"}}, "query_template": "{text}", "output_type": "loglikelihood_rolling"}

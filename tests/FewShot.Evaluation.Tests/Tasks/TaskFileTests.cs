@@ -9,7 +9,7 @@ public class TaskFileTests
          "query_template": "Q: {question}\nA:", "answer_template": "{answer}", "output_type": "multiple_choice"}
         """;
 
-    static string WriteTask(TestSupport.TempFolder folder, string json, string jsonl)
+    static string WriteTask(TempFolder folder, string json, string jsonl)
     {
         File.WriteAllText(folder.File("qa.jsonl"), jsonl);
         File.WriteAllText(folder.File("task.json"), json);
@@ -25,7 +25,7 @@ public class TaskFileTests
     [Fact]
     public void AQuestionFileLoadsWithChoicesAndDefaults()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var task = EvalTask.Load(TaskConfig.Load(WriteTask(folder, Valid, Questions)));
         Assert.Equal(3, task.Eval.Count);
         Assert.Same(task.Eval, task.Demos); // no train split: demonstrations come from the test split
@@ -45,7 +45,7 @@ public class TaskFileTests
     [InlineData("output_type")]
     public void AMissingFieldIsNamedWithTheFile(string field)
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var node = System.Text.Json.Nodes.JsonNode.Parse(Valid)!.AsObject();
         node.Remove(field);
         var path = WriteTask(folder, node.ToJsonString(), Questions);
@@ -56,7 +56,7 @@ public class TaskFileTests
     [Fact]
     public void ATemplateNamingAnUnknownFieldIsAnErrorNamingIt()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var path = WriteTask(folder, Valid.Replace("{question}", "{questoin}"), Questions);
         var e = Assert.Throws<FormatException>(() => EvalTask.Load(TaskConfig.Load(path)));
         Assert.Contains("query_template", e.Message);
@@ -67,7 +67,7 @@ public class TaskFileTests
     [Fact]
     public void AJsonlLineThatDoesNotParseIsNamedByFileAndLine()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var path = WriteTask(folder, Valid, Questions + "\n{\"question\": \"Peru?\", \"choices\": [\"Lima\"\n");
         var e = Assert.Throws<FormatException>(() => EvalTask.Load(TaskConfig.Load(path)));
         Assert.StartsWith($"{folder.File("qa.jsonl")}:4: not valid JSON", e.Message);
@@ -76,7 +76,7 @@ public class TaskFileTests
     [Fact]
     public void AnEmptyTaskIsAClearError()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         var path = WriteTask(folder, Valid, "\n");
         var e = Assert.Throws<InvalidDataException>(() => EvalTask.Load(TaskConfig.Load(path)));
         Assert.Contains("has no documents in split 'test'", e.Message);
@@ -85,7 +85,7 @@ public class TaskFileTests
     [Fact]
     public void ContextCompletionLinesAreReadAsGpt3ReleasedThem()
     {
-        using var folder = new TestSupport.TempFolder();
+        using var folder = new TempFolder();
         File.WriteAllText(folder.File("arith.jsonl"), "{\"context\": \"Q: What is 1 plus 2? A:\", \"completion\": \" 3\"}\n");
         File.WriteAllText(folder.File("t.json"), """
             {"name": "a", "splits": {"test": {"jsonl": "arith.jsonl"}}, "query_template": "{context}",
