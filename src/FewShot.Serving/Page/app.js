@@ -112,6 +112,21 @@ function headers() {
   return h;
 }
 
+// Shows the key's remaining quota and when it resets (GET /api/quota, served when access keys are on; hidden otherwise).
+async function refreshQuota() {
+  const box = $("quota");
+  if (!$("access-key").value.trim()) { box.hidden = true; return; }
+  try {
+    const response = await fetch("/api/quota", { headers: headers() });
+    if (!response.ok) { box.hidden = true; return; }
+    const q = await response.json();
+    if (q.remaining_tokens === null || q.remaining_tokens === undefined) { box.textContent = t("quotaUnlimited"); box.hidden = false; return; }
+    const resets = q.resets_at ? t("at", { time: new Date(q.resets_at).toLocaleString() }) : t("never");
+    box.textContent = t("quotaLeft", { tokens: q.remaining_tokens.toLocaleString(), budget: (q.budget_tokens ?? 0).toLocaleString(), resets });
+    box.hidden = false;
+  } catch { box.hidden = true; }
+}
+
 // Turns an API error response into a sentence for people.
 async function describeError(response) {
   let error = {};
@@ -195,7 +210,7 @@ async function send(text) {
   } finally {
     controller = null;
     if (!reply.content && !reply.stopped) c.messages.pop(); // nothing came back: keep only the user's message
-    save(); render(); setBusy(false);
+    save(); render(); setBusy(false); refreshQuota();
   }
 }
 
@@ -214,7 +229,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("language").value = currentLanguage;
   $("language").addEventListener("change", async e => { localStorage.setItem("fewshot.lang", e.target.value); applyLanguage(e.target.value); await loadModes(); render(); });
   $("access-key").value = localStorage.getItem(KEY) || "";
-  $("access-key").addEventListener("change", e => { localStorage.setItem(KEY, e.target.value.trim()); modelName = null; });
+  $("access-key").addEventListener("change", e => { localStorage.setItem(KEY, e.target.value.trim()); modelName = null; refreshQuota(); });
+  refreshQuota();
   $("new-chat").addEventListener("click", () => { if (!controller) newConversation(); });
   $("menu").addEventListener("click", () => $("sidebar").classList.toggle("open"));
   $("mode").addEventListener("change", e => { const c = current(); if (c) { c.mode = e.target.value; save(); } });

@@ -15,6 +15,7 @@ const I18N = {
     errTooLarge: "The message is too large.",
     errNetwork: "Could not reach the server. Check your connection.",
     errOther: "Error {status}: {message}", soon: "soon", at: "at {time}",
+    quotaLeft: "Quota: {tokens} of {budget} tokens left; resets {resets}.", quotaUnlimited: "Quota: unlimited.", never: "never",
   },
   zh: {
     newChat: "新对话", accessKey: "访问密钥", accessKeyHint: "Bearer 密钥（可选）", language: "语言",
@@ -30,6 +31,7 @@ const I18N = {
     errTooLarge: "消息太大。",
     errNetwork: "无法连接服务器，请检查网络。",
     errOther: "错误 {status}：{message}", soon: "稍后", at: "{time}",
+    quotaLeft: "额度：剩余 {tokens} / {budget} 个 token，{resets}重置。", quotaUnlimited: "额度：不限。", never: "永不",
   },
 };
 
