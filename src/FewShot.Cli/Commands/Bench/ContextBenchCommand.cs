@@ -28,6 +28,13 @@ public sealed class ContextBenchCommand : CliCommand
         foreach (var o in new Option[] { models, data, windows, plot, threads }) Options.Add(o);
     }
 
+    // A run's model folder is <run>/model: name it after the run.
+    static string DisplayName(string folder)
+    {
+        var full = new DirectoryInfo(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar));
+        return full.Name == "model" && full.Parent is { } run ? run.Name : full.Name;
+    }
+
     public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
         CommonOptions.ResolveDevice("cpu", parse.GetValue(threads));
@@ -43,7 +50,7 @@ public sealed class ContextBenchCommand : CliCommand
             context.Info($"{folder}: scoring {held.Count} windows of {config.ContextLength} tokens");
             var (mean, perPosition) = PositionLoss.Compute(loaded.Model, held);
             var layout = config.AttentionTypes.Length == 0 ? "dense" : AttentionLayout.Describe(config.AttentionTypes);
-            rows.Add((Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), layout, mean, perPosition));
+            rows.Add((DisplayName(folder), layout, mean, perPosition));
         }
 
         var chart = new Plot();
@@ -52,7 +59,7 @@ public sealed class ContextBenchCommand : CliCommand
             // Averages over buckets of 16 positions keep the curves readable.
             var buckets = row.PerPosition.Chunk(16).Select(b => b.Average()).ToArray();
             var line = chart.Add.Scatter(buckets.Select((_, i) => i * 16.0 + 8).ToArray(), buckets);
-            line.LegendText = $"{row.Name} ({row.Mean:F3})";
+            line.LegendText = $"{row.Name}: {row.Layout} (mean {row.Mean:F3})";
             line.MarkerSize = 0;
         }
         chart.Title("Validation loss by position in the context");
