@@ -13,8 +13,8 @@ namespace FewShot.Cli;
 /// <summary>Every fewshot command, registered in one place.</summary>
 public static class CommandLine
 {
-    public static RootCommand Build() =>
-    [
+    public static RootCommand Build() => new("FewShot: GPT-3 in C# - data, training, few-shot evaluation, and a chat service with an OpenAI-compatible API")
+    {
         new DemoCommand(),
         new InfoCommand(),
         new ImportHfCommand(),
@@ -42,5 +42,5 @@ public static class CommandLine
             new DataBenchCommand(),
             new TrainBenchCommand(),
             new FirewallBenchCommand()),
-    ];
+    };
 }
