@@ -141,7 +141,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     public Tensor Loss(Tensor ids, Tensor targets)
     {
         using var logits = forward(ids);
-        return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.view(-1));
+        return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.reshape(-1)); // targets may be a strided slice
     }
 
     public IReadOnlyList<Block> Blocks => [.. h];

@@ -67,11 +67,8 @@ public static class TrainBenchmark
             rssAfterWarmup, lastRss, Process.GetCurrentProcess().PeakWorkingSet64, trainer.Timings.ToString());
     }
 
-    static long Rss()
-    {
-        using var process = Process.GetCurrentProcess();
-        return process.WorkingSet64;
-    }
+    // Resident memory after a full collection, so that only what the process retains counts (as in the decode benchmark).
+    static long Rss() => FewShot.Model.Benchmarks.ReferenceRates.ResidentBytes();
 
     /// <summary>Uniformly random tokens: the benchmark measures the step, not the data.</summary>
     sealed class RandomTokens(int vocab, long seed) : WindowBatchSource
