@@ -23,7 +23,10 @@ public sealed class BrowserTests
         var chat = File.ReadAllText(Path.Combine(FewShot.Serving.Chat.ChatModes.ShippedFolder, "chat.json"))
             .Replace("\"max_tokens\": 150", "\"max_tokens\": 600").Replace("\"temperature\": 0.7", "\"temperature\": 0.0");
         File.WriteAllText(Path.Combine(modes, "chat.json"), chat);
-        await using var server = await TestServer.StartAsync(new() { ["Serving:ModesFolder"] = modes, ["Serving:Threads"] = "1" });
+        await using var server = await TestServer.StartAsync(new()
+        {
+            ["Serving:Model"] = TinyModel.BrowserFolder, ["Serving:ModesFolder"] = modes, ["Serving:Threads"] = "1",
+        });
 
         var screenshots = Environment.GetEnvironmentVariable("FEWSHOT_UPDATE_SCREENSHOTS") == "1"
             ? Path.Combine(repository, "docs", "images")

@@ -26,6 +26,16 @@ public static class TinyModel
 
     static readonly Lazy<string> benchFolder = new(() => Create(new GptConfig { VocabSize = 257, ContextLength = 512, Layers = 4, Heads = 4, Embedding = 256 }, "bench-bytes"));
 
+    static readonly Lazy<string> browserFolder = new(() =>
+        Create(new GptConfig { VocabSize = 257, ContextLength = 4096, Layers = 6, Heads = 6, Embedding = 384 }, "browser-bytes"));
+
+    /// <summary>
+    /// For the browser tests: a model large enough (6 x 384) that a 600-token reply takes seconds on an idle machine, so
+    /// a test can watch it stream and press stop before it ends, and with a 4,096-token context so that a conversation
+    /// of several such replies still leaves each its full length.
+    /// </summary>
+    public static string BrowserFolder => browserFolder.Value;
+
     /// <summary>A mid-sized byte model (4 layers, d 256) whose decoding step costs more than the HTTP around it, as real models do.</summary>
     public static string BenchFolder => benchFolder.Value;
 

@@ -70,9 +70,15 @@ for (const [name, options] of Object.entries(viewports)) {
   });
 
   await check(`${name}: stop ends the generation and frees the server's row`, async () => {
+    const replies = await page.locator(".message.assistant").count();
     await sendMessage(page, "Please write a very long answer");
-    await page.waitForFunction(() => (document.querySelector(".message.assistant:last-child .body")?.textContent || "").length > 0, null, { timeout: 20000 });
-    await page.click("[data-testid=stop]");
+    // Wait for the new reply's first text (not an earlier reply's), then press stop at once. The click is dispatched
+    // to the button itself: at phone size a sliding panel can sit over it for a moment and swallow a pointer click.
+    await page.waitForFunction(n => {
+      const all = document.querySelectorAll(".message.assistant");
+      return all.length > n && (all[all.length - 1].querySelector(".body")?.textContent || "").length > 0;
+    }, replies, { timeout: 20000 });
+    await page.locator("[data-testid=stop]").dispatchEvent("click");
     await page.waitForSelector("[data-testid=send]:visible", { timeout: 5000 });
     assert(await page.locator(".message.assistant.stopped").count() === 1, "the reply is not marked as stopped");
     const deadline = Date.now() + 3000;
