@@ -3,18 +3,6 @@ using FewShot.Data.Shards;
 
 namespace FewShot.Data;
 
-/// <summary>Counts of one source (or the total) in a prepared data folder; train and validation splits together.</summary>
-public sealed record StatsRow
-{
-    [JsonPropertyName("name")] public required string Name { get; init; }
-    [JsonPropertyName("weight")] public double Weight { get; init; }
-    [JsonPropertyName("documents")] public long Documents { get; init; }
-    [JsonPropertyName("tokens")] public long Tokens { get; init; }
-    [JsonPropertyName("text_bytes")] public long TextBytes { get; init; }
-    [JsonPropertyName("val_documents")] public long ValDocuments { get; init; }
-    [JsonPropertyName("val_tokens")] public long ValTokens { get; init; }
-}
-
 /// <summary>What `fewshot data stats DIR [--json]` prints: totals and per-source counts, from manifest.json.</summary>
 public sealed record DataStats
 {
@@ -25,7 +13,7 @@ public sealed record DataStats
     [JsonPropertyName("tokenizer")] public required string Tokenizer { get; init; }
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; }
     [JsonPropertyName("shards")] public int Shards { get; init; }
-    [JsonPropertyName("sources")] public required IReadOnlyList<StatsRow> Sources { get; init; }
+    [JsonPropertyName("sources")] public required IReadOnlyList<SourceTotals> Sources { get; init; }
 
     public static DataStats Read(string folder)
     {
@@ -33,7 +21,7 @@ public sealed record DataStats
         var rows = manifest.Sources.Select(s =>
         {
             var shards = manifest.Shards.Where(x => x.Source == s.Name).ToList();
-            return new StatsRow
+            return new SourceTotals
             {
                 Name = s.Name, Weight = s.Weight,
                 Documents = shards.Sum(x => x.Documents), Tokens = shards.Sum(x => x.Tokens), TextBytes = shards.Sum(x => x.TextBytes),

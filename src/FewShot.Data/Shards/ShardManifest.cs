@@ -17,7 +17,7 @@ public sealed record ShardInfo
     [JsonPropertyName("sha256")] public required string Sha256 { get; init; }
 }
 
-/// <summary>Per-source totals of a prepared data folder.</summary>
+/// <summary>Per-source totals of a prepared data folder (train and validation splits together); also what `data stats` reports per source.</summary>
 public sealed record SourceTotals
 {
     [JsonPropertyName("name")] public required string Name { get; init; }
