@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
 using FewShot.Model.Benchmarks;
-using Spectre.Console;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -48,13 +47,7 @@ public sealed class DecodeBenchCommand : CliCommand
             ["rss_after_bytes"] = result.ResidentBytesAfter,
             ["rss_growth_bytes"] = result.ResidentBytesAfter - result.ResidentBytesAfterWarmup,
         };
-        if (context.Json) context.WriteJson(json);
-        else
-        {
-            var table = new Table().AddColumns("measure", "value");
-            foreach (var (k, v) in json) if (k != "config") table.AddRow(k, Markup.Escape(v?.ToJsonString() ?? ""));
-            context.Out.Write(table);
-        }
+        BenchOutput.Write(context, json);
         return Task.FromResult(ExitCodes.Success);
     }
 }

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using FewShot.Cli.Infrastructure;
 using FewShot.Training.Benchmark;
-using Spectre.Console;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -38,14 +37,8 @@ public sealed class TrainBenchCommand : CliCommand
         json["tokens_per_s"] = json["tokens_per_second"]?.DeepClone();
         json["model_flops_per_s"] = json["model_flops_per_second"]?.DeepClone();
         json["matmul_flops_per_s"] = json["matmul_flops_per_second"]?.DeepClone();
-        if (context.Json) context.WriteJson(json);
-        else
-        {
-            var table = new Table().AddColumns("measure", "value");
-            foreach (var (k, v) in json) if (k is not "config" and not "breakdown") table.AddRow(k, Markup.Escape(v?.ToJsonString() ?? ""));
-            context.Out.Write(table);
-            context.Out.MarkupLine($"[grey]{Markup.Escape(result.Breakdown)}[/]");
-        }
+        BenchOutput.Write(context, json, "breakdown");
+        if (!context.Json) context.Info(result.Breakdown);
         return Task.FromResult(ExitCodes.Success);
     }
 }
