@@ -22,6 +22,23 @@ public sealed class TokenizerTests
     }
 
     [Fact]
+    public void Gpt2TokenizerMatchesTheLibrarysOwnEncodingAlsoWhenCalledFromManyThreads()
+    {
+        // Our per-thread instances are built from the same ranks with our own copy of the pre-tokenization pattern:
+        // they must give exactly the ids of the library's r50k_base, in any language and around end-of-text.
+        var library = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("r50k_base");
+        var shakespeare = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt"));
+        var documents = Enumerable.Range(0, 200).Select(i => shakespeare.Substring(i * 5000, 5000))
+            .Append("GPT-3 说中文 too 🎉 it's   spaced\t\ttabs 1234567 ẞ<|endoftext|>next").ToArray();
+        var expected = documents.Select(d => library.EncodeToIds(d).ToArray()).ToArray();
+        var tokenizer = new Gpt2Tokenizer();
+        var actual = new int[documents.Length][];
+        Parallel.For(0, documents.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => actual[i] = tokenizer.Encode(documents[i]));
+        for (var i = 0; i < documents.Length; i++) Assert.Equal(expected[i], actual[i]);
+        Assert.Contains(Gpt2Tokenizer.EndOfTextId, actual[^1]);
+    }
+
+    [Fact]
     public void Gpt2TokenizerHasTheR50kVocabulary()
     {
         var tokenizer = new Gpt2Tokenizer();

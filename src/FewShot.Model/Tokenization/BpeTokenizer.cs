@@ -19,6 +19,9 @@ public sealed partial class BpeTokenizer : ITokenizer
     readonly Dictionary<long, (int Rank, int Id)> merges;      // (left id, right id) -> rank and merged id
     readonly int[] byteIds = new int[256];                     // byte value -> id of its single-byte token
     readonly ConcurrentDictionary<string, int[]> cache = new();
+    int cached;                                                // entries in the cache (ConcurrentDictionary.Count locks every bucket)
+    /// <summary>A regex per concurrent caller: one shared instance makes every other thread build a runner per call.</summary>
+    static readonly ConcurrentInstances<Regex> PreTokenizers = new(() => new Regex(PreTokenizationPattern, RegexOptions.Compiled));
     readonly string vocabFile, mergesFile;
 
     public BpeTokenizer(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> mergeList,
@@ -82,17 +85,17 @@ public sealed partial class BpeTokenizer : ITokenizer
     public int VocabSize => tokens.Length;
     public int EndOfText { get; }
 
-    public int[] Encode(string text)
+    public int[] Encode(string text) => PreTokenizers.Use(regex =>
     {
         var result = new List<int>(text.Length / 3 + 4);
         var lookup = cache.GetAlternateLookup<ReadOnlySpan<char>>();
-        foreach (var match in PreTokenize().EnumerateMatches(text))
+        foreach (var match in regex.EnumerateMatches(text))
         {
             var piece = text.AsSpan(match.Index, match.Length);
-            result.AddRange(lookup.TryGetValue(piece, out var cached) ? cached : EncodePiece(piece));
+            result.AddRange(lookup.TryGetValue(piece, out var ids) ? ids : EncodePiece(piece));
         }
-        return [.. result];
-    }
+        return result.ToArray();
+    });
 
     public string Decode(IEnumerable<int> ids)
     {
@@ -129,14 +132,17 @@ public sealed partial class BpeTokenizer : ITokenizer
                 if (Key(ids[i], ids[i + 1]) == pair) { ids[i] = bestId; ids.RemoveAt(i + 1); }
         }
         var result = ids.ToArray();
-        if (cache.Count < 1_000_000) cache.TryAdd(key, result);
+        if (Volatile.Read(ref cached) < 1_000_000 && cache.TryAdd(key, result)) Interlocked.Increment(ref cached);
         return result;
     }
 
     static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
     /// <summary>GPT-2's pre-tokenization: contractions, letters, numbers, other symbols, each with one optional leading space.</summary>
-    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")]
+    public const string PreTokenizationPattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    /// <summary>The pattern as one shared instance, for single-threaded callers such as the BPE trainer.</summary>
+    [GeneratedRegex(PreTokenizationPattern)]
     public static partial Regex PreTokenize();
 
     /// <summary>GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100 onwards.</summary>
