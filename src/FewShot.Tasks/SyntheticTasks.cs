@@ -1,10 +1,14 @@
 using FewShot.Tasks.Arithmetic;
 using FewShot.Tasks.DotNetDocs;
 using FewShot.Tasks.Scrambling;
+using FewShot.Tasks.WordLists;
 
 namespace FewShot.Tasks;
 
-/// <summary>Every built-in generator by name: GPT-3's ten arithmetic and five word-scrambling tasks (Section 3.9).</summary>
+/// <summary>
+/// Every built-in generator by name: GPT-3's ten arithmetic and five word-scrambling tasks (Section 3.9), the six
+/// word-list rules (whose rule only the demonstrations give) and the .NET documentation questions.
+/// </summary>
 public static class SyntheticTasks
 {
     public static IReadOnlyList<ISyntheticTask> Arithmetic { get; } =
@@ -23,8 +27,16 @@ public static class SyntheticTasks
         new WordScrambleTask(Scramble.ReversedWord),
     ];
 
-    /// <summary>The fifteen tasks of the paper's Section 3.9, in the paper's order.</summary>
-    public static IReadOnlyList<ISyntheticTask> All { get; } = [.. Arithmetic, .. WordScrambling];
+    /// <summary>The word-list rules: one generic description for all six, so that only the examples tell them apart.</summary>
+    public static IReadOnlyList<ISyntheticTask> WordLists { get; } =
+    [
+        new WordListRuleTask(WordListRule.First), new WordListRuleTask(WordListRule.Last),
+        new WordListRuleTask(WordListRule.Reverse), new WordListRuleTask(WordListRule.Rest),
+        new WordListRuleTask(WordListRule.Copy), new WordListRuleTask(WordListRule.Swap),
+    ];
+
+    /// <summary>The fifteen tasks of the paper's Section 3.9 in the paper's order, then the six word-list rules.</summary>
+    public static IReadOnlyList<ISyntheticTask> All { get; } = [.. Arithmetic, .. WordScrambling, .. WordLists];
 
     /// <summary>
     /// Question answering over the .NET SDK's documentation ("which type does this summary describe"), in-distribution

@@ -19,11 +19,22 @@ public static class BuiltInTasks
 
     public static IReadOnlyList<TaskConfig> All => all.Value;
 
-    /// <summary>GPT-3's fifteen synthetic tasks (Section 3.9).</summary>
-    public static IReadOnlyList<string> Synthetic { get; } =
-        ["2D+", "2D-", "3D+", "3D-", "4D+", "4D-", "5D+", "5D-", "2Dx", "1DC", "CL", "A1", "A2", "RI", "RW"];
+    /// <summary>GPT-3's ten arithmetic tasks (Section 3.9).</summary>
+    public static IReadOnlyList<string> Arithmetic { get; } = ["2D+", "2D-", "3D+", "3D-", "4D+", "4D-", "5D+", "5D-", "2Dx", "1DC"];
 
-    /// <summary>A task file path, a built-in task name, or a group: "synthetic", "arithmetic", "scrambling", "all".</summary>
+    /// <summary>GPT-3's five word-scrambling tasks (Section 3.9).</summary>
+    public static IReadOnlyList<string> Scrambling { get; } = ["CL", "A1", "A2", "RI", "RW"];
+
+    /// <summary>The word-list rules: one generic description, so that only the demonstrations say which rule is asked.</summary>
+    public static IReadOnlyList<string> WordLists { get; } = ["WL-first", "WL-last", "WL-reverse", "WL-rest", "WL-copy", "WL-swap"];
+
+    /// <summary>Every generated task with a single answer: GPT-3's fifteen of Section 3.9, then the word-list rules.</summary>
+    public static IReadOnlyList<string> Synthetic { get; } = [.. Arithmetic, .. Scrambling, .. WordLists];
+
+    /// <summary>The groups <see cref="Resolve"/> accepts, by name.</summary>
+    public static IReadOnlyList<string> Groups { get; } = ["all", "synthetic", "arithmetic", "scrambling", "wordlists"];
+
+    /// <summary>A task file path, a built-in task name, or one of the <see cref="Groups"/>.</summary>
     public static IReadOnlyList<TaskConfig> Resolve(string item)
     {
         if (item.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || File.Exists(item)) return [TaskConfig.Load(item)];
@@ -31,12 +42,13 @@ public static class BuiltInTasks
         {
             "all" => [.. All.Select(t => t.Name)],
             "synthetic" => Synthetic,
-            "arithmetic" => Synthetic.Take(10).ToArray(),
-            "scrambling" => Synthetic.Skip(10).ToArray(),
+            "arithmetic" => Arithmetic,
+            "scrambling" => Scrambling,
+            "wordlists" => WordLists,
             _ => null,
         };
         if (group is not null) return [.. group.SelectMany(Resolve)];
         return [All.FirstOrDefault(t => string.Equals(t.Name, item, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ArgumentException($"unknown task '{item}': not a file, and not a built-in task ({string.Join(", ", All.Select(t => t.Name))}, or the groups all, synthetic, arithmetic, scrambling)")];
+            ?? throw new ArgumentException($"unknown task '{item}': not a file, and not a built-in task ({string.Join(", ", All.Select(t => t.Name))}, or the groups {string.Join(", ", Groups)})")];
     }
 }

@@ -107,7 +107,9 @@ public class TaskFileTests
         var twoDigit = EvalTask.Load(BuiltInTasks.Resolve("2D+")[0]);
         Assert.Equal(2000, twoDigit.Eval.Count);
         Assert.Matches(@"^Q: What is \d{1,3} plus \d{1,3}\? A:$", twoDigit.Ood![0].Query);
-        Assert.Equal(15, BuiltInTasks.Resolve("synthetic").Count);
+        Assert.Equal(21, BuiltInTasks.Resolve("synthetic").Count);   // the paper's fifteen and the six word-list rules
+        Assert.Equal(10, BuiltInTasks.Resolve("arithmetic").Count);
+        Assert.Equal(5, BuiltInTasks.Resolve("scrambling").Count);
         var e = Assert.Throws<ArgumentException>(() => BuiltInTasks.Resolve("7D+"));
         Assert.Contains("unknown task '7D+'", e.Message);
     }

@@ -20,7 +20,7 @@ namespace FewShot.Cli.Commands.Evaluation;
 public sealed class EvalCommand : CliCommand
 {
     readonly Option<string> model = CommonOptions.Model();
-    readonly Option<string> tasks = new("--tasks") { Description = "Comma-separated task names or task files; groups: synthetic, arithmetic, scrambling, all", DefaultValueFactory = _ => "synthetic" };
+    readonly Option<string> tasks = new("--tasks") { Description = $"Comma-separated task names or task files; groups: {string.Join(", ", BuiltInTasks.Groups)}", DefaultValueFactory = _ => "synthetic" };
     readonly Option<string?> shots = new("--shots") { Description = "Comma-separated K values, e.g. 0,1,10 (default: 0, 1 and each task's K)" };
     readonly Option<int> seed = new("--seed") { Description = "Seed for drawing demonstrations", DefaultValueFactory = _ => 1234 };
     readonly Option<int?> limit = new("--limit") { Description = "Evaluate only the first N documents of each split" };
