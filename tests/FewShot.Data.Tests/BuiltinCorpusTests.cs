@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using FewShot.Data.Builtin;
 using FewShot.Data.Mixture;
+using FewShot.Tasks.WordLists;
 
 namespace FewShot.Data.Tests;
 
@@ -12,8 +13,9 @@ public class BuiltinCorpusTests
     public void BuildsAtLeastTwentyMegabytesOfTextWithEverySource()
     {
         var mixture = MixtureSpec.Builtin(TestPaths.BuiltinCache);
-        Assert.Equal(["encyclopedia", "xmldocs-raw", "dialogues", "arithmetic", "wordscramble"], mixture.Sources.Select(s => s.Name));
+        Assert.Equal(["encyclopedia", "xmldocs-raw", "dialogues", "arithmetic", "wordscramble", "wordlists"], mixture.Sources.Select(s => s.Name));
         Assert.Equal(1.0, mixture.Sources.Sum(s => s.Weight), 6);
+        Assert.Equal(0.20, mixture.Sources.Single(s => s.Name == "wordlists").Weight, 6);
         long total = 0;
         foreach (var source in mixture.Sources)
         {
@@ -59,5 +61,27 @@ public class BuiltinCorpusTests
         Assert.All(scramble.Skip(1), l => Assert.Matches(@"^[a-z]{5,14} = [a-z]{5,14}$", l));   // first document: CL
         var dialogue = JsonDocument.Parse(File.ReadLines(Path.Combine(folder, "dialogues.jsonl")).First()).RootElement.GetProperty("text").GetString()!;
         Assert.Matches(@"^User: What (is|does) [^\n]+\?\nAssistant: .+", dialogue);
+    }
+
+    [Fact]
+    public void WordListDocumentsHoldExamplesOfOneRuleWhichOnlyTheExamplesName()
+    {
+        var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;
+        var documents = File.ReadLines(Path.Combine(folder, "wordlists.jsonl"))
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!.Split('\n')).ToList();
+        Assert.Equal(600 * SyntheticTasks.WordLists.Count, documents.Count);
+        var first = documents[0];                                                                   // WL-first, with the description
+        Assert.Equal(BuiltinCorpus.ExamplesPerDocument + 1, first.Length);
+        Assert.Equal(WordListRuleTask.GenericDescription, first[0]);
+        Assert.All(first.Skip(1), l => Assert.Matches(@"^(?<first>[a-z]{5,7})( [a-z]{5,7}){2,4} -> \k<first>$", l));
+        var undescribed = documents[SyntheticTasks.WordLists.Count];                               // the second round: no description
+        Assert.Equal(BuiltinCorpus.ExamplesPerDocument, undescribed.Length);
+        Assert.All(undescribed, l => Assert.Matches(@"^[a-z]{5,7}( [a-z]{5,7}){2,4} -> [a-z]{5,7}( [a-z]{5,7})*$", l));
+
+        // The evaluation draws its test lists with seed 2 (its task files); the corpus's seeds are others, so no
+        // test line is a training line.
+        var training = documents.SelectMany(d => d).ToHashSet();
+        foreach (var task in SyntheticTasks.WordLists)
+            Assert.DoesNotContain(task.Generate(task.DefaultCount, seed: 2), e => training.Contains(e.Text));
     }
 }

@@ -4,10 +4,10 @@ using FewShot.Tasks;
 namespace FewShot.Data.Builtin;
 
 /// <summary>
-/// Training documents of GPT-3's synthetic tasks, from the generators the evaluation uses (<see cref="SyntheticTasks"/>):
-/// each document is many worked examples of ONE task in a row (separated by <see cref="BuiltinCorpus.ExampleSeparator"/>),
-/// the shape of a few-shot prompt, so that a model trained on them learns to infer the task from the examples in its
-/// context. Every second document starts with the task's description (the evaluation's "with description" setting).
+/// Training documents of GPT-3's synthetic tasks and the word-list rules, from the generators the evaluation uses
+/// (<see cref="SyntheticTasks"/>): each document is many worked examples of ONE task in a row (separated by
+/// <see cref="BuiltinCorpus.ExampleSeparator"/>), the shape of a few-shot prompt, so that a model trained on them
+/// learns to infer the task from the examples in its context. Every second document starts with the task's description (the evaluation's "with description" setting).
 /// Seeds differ from the evaluation's (1, 2, 3), so documents and test questions are drawn independently.
 /// </summary>
 public static class SyntheticDocuments
@@ -15,6 +15,12 @@ public static class SyntheticDocuments
     public static IEnumerable<string> Arithmetic(int documentsPerTask, int seed) => Documents(SyntheticTasks.Arithmetic, documentsPerTask, seed);
 
     public static IEnumerable<string> WordScrambles(int documentsPerTask, int seed) => Documents(SyntheticTasks.WordScrambling, documentsPerTask, seed + 1);
+
+    /// <summary>
+    /// The word-list rules: their description is one generic line shared by all six, so a document's rule is given
+    /// only by its examples, as in the evaluation; the model has to learn to read the rule from its context.
+    /// </summary>
+    public static IEnumerable<string> WordLists(int documentsPerTask, int seed) => Documents(SyntheticTasks.WordLists, documentsPerTask, seed + 2);
 
     static IEnumerable<string> Documents(IReadOnlyList<ISyntheticTask> tasks, int documentsPerTask, int seed)
     {
