@@ -21,8 +21,11 @@ public sealed class DemoCommand : CliCommand
     readonly Option<bool> noServe = new("--no-serve") { Description = "Stop after the evaluation instead of serving the model" };
     readonly Option<string> urls = new("--urls") { Description = "Where to serve the chat page and API", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
 
-    /// <summary>The built-in tasks the demo reports: arithmetic, scrambles and .NET documentation questions.</summary>
-    public const string Tasks = "2D+,2D-,2Dx,RW,CL,dotnet-types-mc";
+    /// <summary>
+    /// The built-in tasks the demo reports: arithmetic, scrambles, three word-list rules (whose rule only the
+    /// demonstrations give, so they show in-context learning if anything does) and .NET documentation questions.
+    /// </summary>
+    public const string Tasks = "2D+,2D-,2Dx,RW,CL,WL-first,WL-last,WL-reverse,dotnet-types-mc";
 
     public DemoCommand() : base("demo", "Run the whole pipeline on the built-in data: prepare, train, evaluate, serve")
     {
