@@ -64,6 +64,15 @@ public class BuiltinCorpusTests
     }
 
     [Fact]
+    public void SyntheticDocumentsAreTheSameInEveryProcess()
+    {
+        // Pinned text: a seed that changed from one process to the next (as HashCode.Combine does) would change it.
+        var first = SyntheticDocuments.Arithmetic(documentsPerTask: 1, BuiltinCorpus.Seed).First().Split('\n');
+        Assert.Equal("Q: What is 20 plus 76? A: 96", first[1]);
+        Assert.Equal("Q: What is 88 plus 84? A: 172", first[2]);
+    }
+
+    [Fact]
     public void WordListDocumentsHoldExamplesOfOneRuleWhichOnlyTheExamplesName()
     {
         var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;

@@ -27,10 +27,13 @@ public static class SyntheticDocuments
         for (var d = 0; d < documentsPerTask; d++)
             for (var t = 0; t < tasks.Count; t++)
             {
-                var examples = tasks[t].Generate(BuiltinCorpus.ExamplesPerDocument, HashCode.Combine(seed, d, t));
+                var examples = tasks[t].Generate(BuiltinCorpus.ExamplesPerDocument, DocumentSeed(seed, d, t));
                 yield return Join(examples, d % 2 == 0 ? tasks[t].Description : null);
             }
     }
+
+    /// <summary>A seed per (document, task), the same in every process (HashCode.Combine is randomised per process).</summary>
+    static int DocumentSeed(int seed, int document, int task) => unchecked((seed * 1_000_003 + document) * 64 + task);
 
     static string Join(IEnumerable<TaskExample> examples, string? description)
     {
