@@ -7,11 +7,12 @@ namespace FewShot.Model;
 /// neither direction holds more than one chunk's scores: time and memory grow with T x window, and the memory that
 /// outlives a chunk is what dense attention keeps too (the output; in backward, the three input gradients).
 ///
-/// The queries are cut into chunks of C positions (C: the window rounded up to a multiple of it of at least 256, so
-/// small windows still give the matrix multiplications some width). Chunk [s, e) only sees keys [s - window, e), so it
-/// is one small dense problem of C x (C + window) scores under a band mask. Backward recomputes each chunk's
-/// probabilities (as flash attention does) and adds the chunk's key and value gradients into their slices. Attention dropout draws its mask from a generator seeded per call, and backward regenerates the
-/// identical mask from the same seed.
+/// The queries are cut into chunks of C = max(64, window / 4) positions. Chunk [s, e) only sees keys
+/// [s - window + 1, e), so it is one small dense problem of C x (C + window - 1) scores under a band mask; at most a
+/// fifth of them are masked for windows of 256 and more (against half with chunks as long as the window), and 64
+/// queries still give the matrix multiplications some width for small windows. Backward recomputes each chunk's
+/// probabilities (as flash attention does) and adds the chunk's key and value gradients into their slices. Attention
+/// dropout draws its mask from a generator seeded per call, and backward regenerates the identical mask from the seed.
 /// </summary>
 sealed class LocalBandAttention : autograd.SingleTensorFunction<LocalBandAttention>
 {
@@ -111,8 +112,8 @@ sealed class LocalBandAttention : autograd.SingleTensorFunction<LocalBandAttenti
 
     static IEnumerable<Chunk> Chunks(long T, int window)
     {
-        long length = window * Math.Max(1, (256 + window - 1) / window);
+        long length = Math.Max(64, window / 4);
         for (long start = 0, index = 0; start < T; start += length, index++)
-            yield return new Chunk(start, Math.Min(length, T - start), Math.Max(0, start - window), index);
+            yield return new Chunk(start, Math.Min(length, T - start), Math.Max(0, start - window + 1), index);
     }
 }
