@@ -111,6 +111,12 @@ public class TrainingRunTests
         other.Embedding = 64;
         var e = Assert.Throws<ArgumentException>(() => TrainingSession.Prepare(new TrainingRequest(other, ResumeFolder: run), _ => { }));
         Assert.Contains("different model or recipe", e.Message);
+
+        // Another thread count is not another recipe: a run may continue on a machine with more cores.
+        var moreThreads = SmallRecipe(iters: 40);
+        moreThreads.Threads = 2;
+        using var resumed = TrainingSession.Prepare(new TrainingRequest(moreThreads, ResumeFolder: run), _ => { });
+        Assert.True(resumed.Resumed);
     }
 
     [Fact]

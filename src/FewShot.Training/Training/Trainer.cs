@@ -80,12 +80,14 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Identifies what a checkpoint can be resumed with: the model shape and everything that changes the numbers
-    /// (a resumed run may only differ in bookkeeping such as the eval interval).
+    /// (a resumed run may only differ in bookkeeping such as the eval interval). The thread count is bookkeeping too:
+    /// a run may move to a machine with more cores; it then continues with different float rounding (bitwise
+    /// equality with an uninterrupted run needs the same thread count).
     /// </summary>
     public static string Fingerprint(TrainingRecipe recipe, GptConfig config)
     {
         var json = recipe.ToJson();
-        foreach (var bookkeeping in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset" })
+        foreach (var bookkeeping in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads" })
             json.Remove(bookkeeping);
         json["model"] = config.ToJson();
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString())))[..16];
