@@ -12,9 +12,11 @@ namespace FewShot.Training.Benchmark;
 /// <param name="ModelFlopsPerSecond">Tokens/s x (6N + 12 L d T), timed after the warmup steps.</param>
 /// <param name="MatmulFlopsPerSecond">A 2048^3 fp32 matmul in the same process, same threads.</param>
 /// <param name="RssAfterWarmup">Resident memory after the warmup steps, in bytes.</param>
+/// <param name="RssByStep">Resident memory after a full collection at measured step 0 (after warmup), every
+/// <see cref="TrainBenchmark.RssInterval"/> measured steps and the last one, in bytes: flat when nothing piles up.</param>
 public sealed record TrainBenchmarkResult(
     int Steps, int Threads, double TokensPerSecond, double ModelFlopsPerSecond, double MatmulFlopsPerSecond,
-    long RssAfterWarmup, long LastRss, long PeakRss, string Breakdown)
+    long RssAfterWarmup, long LastRss, long PeakRss, string Breakdown, IReadOnlyList<(int Step, long Bytes)> RssByStep)
 {
     public double FlopsRatio => ModelFlopsPerSecond / MatmulFlopsPerSecond;
 
@@ -24,6 +26,7 @@ public sealed record TrainBenchmarkResult(
         ["model_flops_per_second"] = Math.Round(ModelFlopsPerSecond), ["matmul_flops_per_second"] = Math.Round(MatmulFlopsPerSecond),
         ["flops_ratio"] = Math.Round(FlopsRatio, 4), ["rss_after_warmup_bytes"] = RssAfterWarmup, ["last_rss_bytes"] = LastRss,
         ["peak_rss_bytes"] = PeakRss, ["breakdown"] = Breakdown,
+        ["rss_by_step_bytes"] = new JsonObject(RssByStep.Select(r => KeyValuePair.Create(r.Step.ToString(System.Globalization.CultureInfo.InvariantCulture), (JsonNode?)r.Bytes))),
     };
 }
 
@@ -33,6 +36,9 @@ public sealed record TrainBenchmarkResult(
 /// </summary>
 public static class TrainBenchmark
 {
+    /// <summary>Measured steps between the resident-memory readings of <see cref="TrainBenchmarkResult.RssByStep"/>.</summary>
+    public const int RssInterval = 500;
+
     public static TrainBenchmarkResult Run(GptConfig config, int batch, int steps, int threads = 0, int warmupSteps = 5, Action<int>? onStep = null)
     {
         var recipe = new TrainingRecipe
@@ -48,6 +54,7 @@ public static class TrainBenchmark
         using var model = new Gpt(config with { Dropout = 0 });
         using var trainer = new Trainer(model, new RandomTokens(config.VocabSize, recipe.Seed), recipe);
         long rssAfterWarmup = 0, lastRss = 0;
+        var rssByStep = new List<(int, long)>();
         long startTokens = 0;
         var watch = new Stopwatch();
         trainer.StepCompleted += r =>
@@ -56,15 +63,17 @@ public static class TrainBenchmark
             if (r.Step == warmupSteps)
             {
                 rssAfterWarmup = Rss();
+                rssByStep.Add((0, rssAfterWarmup));
                 startTokens = r.Tokens;
                 watch.Restart();
             }
-            if (r.Step == r.TotalSteps) { watch.Stop(); lastRss = Rss(); }
+            if (r.Step == r.TotalSteps) { watch.Stop(); lastRss = Rss(); rssByStep.Add((steps, lastRss)); }
+            else if (r.Step > warmupSteps && (r.Step - warmupSteps) % RssInterval == 0) rssByStep.Add(((int)r.Step - warmupSteps, Rss()));
         };
         var result = trainer.Run();
         var tokensPerSecond = (result.Tokens - startTokens) / watch.Elapsed.TotalSeconds;
         return new TrainBenchmarkResult(steps, get_num_threads(), tokensPerSecond, tokensPerSecond * ModelFlops.PerToken(config), matmul,
-            rssAfterWarmup, lastRss, Process.GetCurrentProcess().PeakWorkingSet64, trainer.Timings.ToString());
+            rssAfterWarmup, lastRss, Process.GetCurrentProcess().PeakWorkingSet64, trainer.Timings.ToString(), rssByStep);
     }
 
     // Resident memory after a full collection, so that only what the process retains counts (as in the decode benchmark).

@@ -162,6 +162,7 @@ public sealed class Trainer : IDisposable
             if (Step % recipe.LogInterval == 0 || last) { trainLoss = windowLossSum / windowLossCount; windowLossSum = 0; windowLossCount = 0; }
             if (Step % recipe.EvalInterval == 0 || last) Evaluate(trainLoss ?? loss);
             if (store is not null && (Step % recipe.ResolvedCheckpointInterval == 0 || last)) SaveCheckpoint();
+            if (Step % HeapTrimInterval == 0) NativeHeap.Trim();
         }
 
         var trainTime = watch.Elapsed;
@@ -169,6 +170,13 @@ public sealed class Trainer : IDisposable
         return new TrainingResult(Step, Tokens, lastLoss, LastValidationLoss ?? double.NaN, BestValidationLoss ?? double.NaN,
             trainTime, (Tokens - startTokens) / Math.Max(1e-9, trainTime.TotalSeconds), cancelled);
     }
+
+    /// <summary>
+    /// Steps between trims of the C heap (<see cref="NativeHeap"/>): without them glibc keeps freed tensor memory
+    /// resident (a 0.5M-parameter model went from 273 to 589 MB over 1,000 steps; with them it stays near 310 MB).
+    /// A trim takes ~10 ms, and faulting the released pages back in ~50 ms more: about 1% of 100 such steps.
+    /// </summary>
+    internal const int HeapTrimInterval = 100;
 
     /// <summary>One optimizer step: forward/backward over the step's micro-batches, clip, AdamW.</summary>
     (double Loss, double GradNorm, int MicroBatches, double LearningRate) TrainStep()
