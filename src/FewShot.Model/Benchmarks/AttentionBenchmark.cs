@@ -9,45 +9,67 @@ public sealed record AttentionResult(string Pattern, int Context, int Window, in
 /// <summary>
 /// Times the attention kernel alone (q, k, v -> y, then backward), batch 1, for dense causal attention (libtorch's fused
 /// kernel, the bar to beat) and each sparse pattern, best of a few runs; peak memory from the kernel's high-water mark.
+/// Time every case before measuring any peak: <see cref="PeakBytes"/> switches glibc to a fresh mapping per large
+/// allocation for the rest of the process, which makes allocation-heavy kernels slower than training ever sees them.
 /// </summary>
 public static class AttentionBenchmark
 {
     public static readonly string[] Patterns = ["dense", "local", "strided", "fixed"];
 
-    /// <summary>Strided and fixed use l = window (so every pattern's local part matches) and, for fixed, 8 summary columns.</summary>
-    public static AttentionResult Run(string pattern, int context, int window, int heads = 6, int headSize = 64, int runs = 3)
+    /// <summary>Best of <paramref name="runs"/> forward + backward passes, in seconds, after one warm-up pass.</summary>
+    public static double Seconds(string pattern, int context, int window, int heads = 6, int headSize = 64, int runs = 3)
     {
-        MemoryHighWater.UseFreshMappingsForLargeAllocations();
-        manual_seed(0);
-        using var scope = NewDisposeScope();
-        var q = randn(1, heads, context, headSize, requires_grad: true);
-        var k = randn(1, heads, context, headSize, requires_grad: true);
-        var v = randn(1, heads, context, headSize, requires_grad: true);
-        var config = new GptConfig
-        {
-            Layers = 1, Heads = heads, Embedding = heads * headSize, ContextLength = context, Window = window, SparseStride = window,
-            AttentionTypes = [AttentionLayout.Parse(pattern, "pattern")],
-        }.Validate();
-        var layer = LayerPattern.For(config, 0);
-        Tensor attend() => Attention.Causal(q, k, v, layer, 0);
-
-        void Once()
-        {
-            using var step = NewDisposeScope();
-            attend().sum().backward();
-            q.grad?.zero_(); k.grad?.zero_(); v.grad?.zero_();
-        }
-
-        Once(); // warm-up
+        using var problem = new Problem(pattern, context, window, heads, headSize);
+        problem.Once(); // warm-up
         var best = double.MaxValue;
         for (var i = 0; i < runs; i++)
         {
             var watch = Stopwatch.StartNew();
-            Once();
+            problem.Once();
             best = Math.Min(best, watch.Elapsed.TotalSeconds);
         }
-        var peak = MemoryHighWater.PeakBytesDuring(Once);
-        return new AttentionResult(pattern, context, window, heads, headSize, best, peak);
+        return best;
+    }
+
+    /// <summary>How far one forward + backward pass raises the process's resident high-water mark, in bytes.</summary>
+    public static long PeakBytes(string pattern, int context, int window, int heads = 6, int headSize = 64)
+    {
+        MemoryHighWater.UseFreshMappingsForLargeAllocations();
+        using var problem = new Problem(pattern, context, window, heads, headSize);
+        problem.Once(); // the gradients exist before the measured pass, as in training
+        return MemoryHighWater.PeakBytesDuring(problem.Once);
+    }
+
+    /// <summary>Random q, k, v (1, heads, context, headSize) and one layer of the pattern. Strided and fixed use l = window
+    /// (so every pattern's local part matches) and, for fixed, 8 summary columns.</summary>
+    sealed class Problem : IDisposable
+    {
+        readonly TorchSharp.DisposeScope scope = NewDisposeScope();
+        readonly Tensor q, k, v;
+        readonly LayerPattern layer;
+
+        public Problem(string pattern, int context, int window, int heads, int headSize)
+        {
+            manual_seed(0);
+            q = randn(1, heads, context, headSize, requires_grad: true);
+            k = randn(1, heads, context, headSize, requires_grad: true);
+            v = randn(1, heads, context, headSize, requires_grad: true);
+            var config = new GptConfig
+            {
+                Layers = 1, Heads = heads, Embedding = heads * headSize, ContextLength = context, Window = window, SparseStride = window,
+                AttentionTypes = [AttentionLayout.Parse(pattern, "pattern")],
+            }.Validate();
+            layer = LayerPattern.For(config, 0);
+        }
+
+        public void Once()
+        {
+            using var step = NewDisposeScope();
+            Attention.Causal(q, k, v, layer, 0).sum().backward();
+            q.grad?.zero_(); k.grad?.zero_(); v.grad?.zero_();
+        }
+
+        public void Dispose() => scope.Dispose();
     }
 }
 

@@ -23,6 +23,8 @@ public static class MemoryHighWater
 
     public static long PeakBytesDuring(Action work)
     {
+        // Memory freed earlier but still held in the heap would be reused without raising the mark: give it back first.
+        Runtime.NativeHeap.Trim();
         var baseline = ReferenceRates.ResidentBytes();
         var reset = TryReset();
         work();

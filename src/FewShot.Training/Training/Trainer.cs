@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using FewShot.Model;
 using FewShot.Model.Generation;
+using FewShot.Model.Runtime;
 using FewShot.Model.Tokenization;
 using FewShot.Training.Checkpoints;
 using FewShot.Training.Data;

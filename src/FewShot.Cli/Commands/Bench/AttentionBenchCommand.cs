@@ -34,17 +34,28 @@ public sealed class AttentionBenchCommand : CliCommand
             if (!AttentionBenchmark.Patterns.Contains(name)) throw new ArgumentException($"--patterns: unknown pattern '{name}' (known: {string.Join(", ", AttentionBenchmark.Patterns)})");
 
         var results = new List<AttentionResult>();
+        var cases = lengths.SelectMany(T => names.Select(name => (name, T))).ToArray();
+        var h = parse.GetValue(heads);
         context.Progress().Start(p =>
         {
-            var task = p.AddTask("attention", maxValue: names.Length * lengths.Length);
-            foreach (var T in lengths)
-                foreach (var name in names)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    task.Description = $"{name} T={T}";
-                    results.Add(AttentionBenchmark.Run(name, T, w, parse.GetValue(heads)));
-                    task.Increment(1);
-                }
+            // Every time first: measuring a peak changes how glibc allocates for the rest of the process.
+            var timing = p.AddTask("attention time", maxValue: cases.Length);
+            var memory = p.AddTask("attention peak memory", maxValue: cases.Length);
+            var seconds = new Dictionary<(string, int), double>();
+            foreach (var (name, T) in cases)
+            {
+                cancel.ThrowIfCancellationRequested();
+                timing.Description = $"time {name} T={T}";
+                seconds[(name, T)] = AttentionBenchmark.Seconds(name, T, w, h);
+                timing.Increment(1);
+            }
+            foreach (var (name, T) in cases)
+            {
+                cancel.ThrowIfCancellationRequested();
+                memory.Description = $"peak memory {name} T={T}";
+                results.Add(new AttentionResult(name, T, w, h, 64, seconds[(name, T)], AttentionBenchmark.PeakBytes(name, T, w, h)));
+                memory.Increment(1);
+            }
         });
 
         var cacheResults = new List<CacheMemoryResult>();

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace FewShot.Training.Training;
+namespace FewShot.Model.Runtime;
 
 /// <summary>
 /// Gives the C heap's free pages back to the kernel (glibc's malloc_trim). libtorch takes every CPU tensor from
@@ -11,7 +11,7 @@ namespace FewShot.Training.Training;
 /// ~75 MB while its free bytes grow from ~60 MB to ~300 MB over 1,000 steps (live tensor handles and the managed heap
 /// are constant, so nothing leaks). malloc_trim also releases whole free pages inside the heaps.
 /// </summary>
-static class NativeHeap
+public static class NativeHeap
 {
     [DllImport("libc", EntryPoint = "malloc_trim")]
     static extern int MallocTrim(nuint pad);
