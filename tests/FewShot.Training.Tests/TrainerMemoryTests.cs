@@ -1,3 +1,4 @@
+using FewShot.Model.Runtime;
 using FewShot.Training.Runs;
 using FewShot.Training.Training;
 using static TorchSharp.torch;
