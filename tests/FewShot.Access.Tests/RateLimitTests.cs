@@ -61,7 +61,9 @@ public class RateLimitTests
     [Fact]
     public async Task TheGlobalConcurrencyCapRefusesWhatItCannotQueue()
     {
-        await using var server = await TestServer.StartAsync(o => { o.MaxConcurrentGenerations = 2; o.ConcurrencyQueue = 0; }, TimeSpan.FromMilliseconds(300));
+        // Each generation lasts long enough that all six requests arrive while the first two still run, even on a
+        // busy machine (with 300 ms a slow dispatch once let a third request in after the first finished).
+        await using var server = await TestServer.StartAsync(o => { o.MaxConcurrentGenerations = 2; o.ConcurrencyQueue = 0; }, TimeSpan.FromSeconds(2));
         using var client = server.Client(await server.IssueAsync());
         var responses = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => client.PostAsync("v1/chat/completions", TestServer.Chat())));
         Assert.Equal(2, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
