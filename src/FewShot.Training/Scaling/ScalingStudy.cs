@@ -14,7 +14,7 @@ public sealed record ScalingSize(int Layers, int Embedding, int Heads)
     public override string ToString() => $"{Layers}x{Embedding}";
 }
 
-/// <summary>The settings of a scaling study. Defaults finish in about an hour on two CPU cores.</summary>
+/// <summary>The settings of a scaling study. Defaults finish in about 10 minutes on two idle CPU cores (docs/training.md).</summary>
 public sealed record ScalingOptions
 {
     public IReadOnlyList<ScalingSize> Sizes { get; init; } =
