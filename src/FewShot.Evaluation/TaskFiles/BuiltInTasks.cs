@@ -1,3 +1,5 @@
+using FewShot.Tasks;
+
 namespace FewShot.Evaluation.TaskFiles;
 
 /// <summary>The task files embedded in this assembly (TaskFiles/BuiltIn/*.json), and lookup of a task by name or path.</summary>
@@ -19,14 +21,16 @@ public static class BuiltInTasks
 
     public static IReadOnlyList<TaskConfig> All => all.Value;
 
+    // The groups list the generators' tasks in the generators' order (each built-in task file uses one generator).
+
     /// <summary>GPT-3's ten arithmetic tasks (Section 3.9).</summary>
-    public static IReadOnlyList<string> Arithmetic { get; } = ["2D+", "2D-", "3D+", "3D-", "4D+", "4D-", "5D+", "5D-", "2Dx", "1DC"];
+    public static IReadOnlyList<string> Arithmetic { get; } = [.. SyntheticTasks.Arithmetic.Select(t => t.Name)];
 
     /// <summary>GPT-3's five word-scrambling tasks (Section 3.9).</summary>
-    public static IReadOnlyList<string> Scrambling { get; } = ["CL", "A1", "A2", "RI", "RW"];
+    public static IReadOnlyList<string> Scrambling { get; } = [.. SyntheticTasks.WordScrambling.Select(t => t.Name)];
 
     /// <summary>The word-list rules: one generic description, so that only the demonstrations say which rule is asked.</summary>
-    public static IReadOnlyList<string> WordLists { get; } = ["WL-first", "WL-last", "WL-reverse", "WL-rest", "WL-copy", "WL-swap"];
+    public static IReadOnlyList<string> WordLists { get; } = [.. SyntheticTasks.WordLists.Select(t => t.Name)];
 
     /// <summary>Every generated task with a single answer: GPT-3's fifteen of Section 3.9, then the word-list rules.</summary>
     public static IReadOnlyList<string> Synthetic { get; } = [.. Arithmetic, .. Scrambling, .. WordLists];
