@@ -18,8 +18,9 @@ public class AttackSimulationTests(ITestOutputHelper output)
         output.WriteLine(flood.ToString());
         Assert.Equal(10_000, flood.Unauthorized + flood.LockedOut + flood.OtherStatus);
         Assert.Equal(0, flood.OtherStatus);
-        // Requests already in flight when the lockout starts (at most the attack's concurrency) may still get their 401.
-        Assert.True(flood.FailuresBeforeLockout <= flood.Threshold, $"lockout after {flood.FailuresBeforeLockout} failures");
+        // The server locks out at exactly the threshold (FirewallUnitTests). Seen from the client, up to concurrency - 1
+        // requests that were already past the lockout check when it started may still answer 401 before the first 403.
+        Assert.True(flood.FailuresBeforeLockout <= flood.Threshold + 7, $"lockout after {flood.FailuresBeforeLockout} failures");
         Assert.True(flood.Unauthorized <= flood.Threshold + 8, $"{flood.Unauthorized} got past to key checks");
         Assert.Equal(0, flood.AttackTokensGenerated);
         Assert.Equal(0, flood.LegitimateFailures);
