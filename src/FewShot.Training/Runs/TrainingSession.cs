@@ -126,7 +126,9 @@ public sealed class TrainingSession : IDisposable
 
     public TrainingSummary Execute(CancellationToken cancel = default)
     {
-        if (double.IsNaN(Trainer.PeakFlops)) Trainer.PeakFlops = ModelFlops.MatmulRate(1024, 3, Model.parameters().First().device);
+        // The reference runs on this thread's intra-op threads; two replicas run on two such sets at once, so the
+        // machine's rate for this run is that many times the single measurement (else MFU reads up to 200%).
+        if (double.IsNaN(Trainer.PeakFlops)) Trainer.PeakFlops = Trainer.Replicas * ModelFlops.MatmulRate(1024, 3, Model.parameters().First().device);
         var result = Trainer.Run(cancel);
         metrics.Dispose();
         var plots = TrainingPlots.Write(Run.Metrics, Run.Plots);
