@@ -41,6 +41,26 @@ public class PromptTests
         Assert.Equal(builder.Build(task.Eval[0], 0, 2, true, seed: 9), builder.Build(task.Eval[0], 0, 2, true, seed: 9));
     }
 
+    /// <summary>
+    /// The built-in synthetic tasks are laid out as the built-in corpus writes their documents (FewShot.Data's
+    /// SyntheticDocuments): the description, then one worked example per line. A blank line after the description
+    /// would put every zero-shot query where training never had one.
+    /// </summary>
+    [Fact]
+    public void BuiltInSyntheticPromptsAreLaidOutAsTheCorpusDocuments()
+    {
+        foreach (var config in BuiltInTasks.Resolve("synthetic"))
+        {
+            var task = EvalTask.Load(config with { Splits = config.Splits.ToDictionary(s => s.Key, s => s.Value with { Count = 20 }) });
+            var prompt = new PromptBuilder(task, Chars, 10_000).Build(task.Eval[0], 0, 3, withDescription: true, seed: 1);
+            var lines = prompt.Context.Split('\n');
+            Assert.Equal(5, lines.Length);
+            Assert.Equal(config.Description, lines[0]);
+            Assert.All(lines[1..4], line => Assert.Contains(line, task.Demos.Select(d => d.Demonstration(config.AnswerDelimiter))));
+            Assert.Equal(task.Eval[0].Query, lines[4]);
+        }
+    }
+
     [Fact]
     public void KLargerThanThePoolIsAClearError()
     {
