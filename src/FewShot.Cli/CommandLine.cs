@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
+using FewShot.Cli.Composition;
 using FewShot.Cli.Commands.Access;
 using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Commands.Data;
@@ -7,13 +8,20 @@ using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Commands.Serving;
 using FewShot.Cli.Commands.Training;
 using FewShot.Cli.Infrastructure;
+using FewShot.Training.Data;
 
 namespace FewShot.Cli;
 
 /// <summary>Every fewshot command, registered in one place.</summary>
 public static class CommandLine
 {
-    public static RootCommand Build() => new("FewShot: GPT-3 in C# - data, training, few-shot evaluation, and a chat service with an OpenAI-compatible API")
+    public static RootCommand Build()
+    {
+        DataSources.PreparedFolder = PreparedDataSource.Open; // the trainer reads prepared data folders through the data library
+        return Commands();
+    }
+
+    static RootCommand Commands() => new("FewShot: GPT-3 in C# - data, training, few-shot evaluation, and a chat service with an OpenAI-compatible API")
     {
         new DemoCommand(),
         new InfoCommand(),

@@ -106,6 +106,50 @@ public sealed class DataCommandTests : IDisposable
         }
     }
 
+    /// <summary>--weights: training and validation windows come only from the sources given a weight; bad names and values are clear errors.</summary>
+    [Fact]
+    public void TrainingWeightsPickTheSourcesOfAPreparedFolder()
+    {
+        // Two sources of 300 documents each, so that both hold validation documents (every 100th document).
+        var speeches = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt")).Split("\n\n");
+        var documents = speeches.Chunk(3).Select(c => JsonSerializer.Serialize(new { text = string.Join("\n\n", c) })).ToArray();
+        File.WriteAllLines(Path.Combine(temp.Path, "plays.jsonl"), documents.Take(300));
+        File.WriteAllLines(Path.Combine(temp.Path, "speeches.jsonl"), documents.Skip(300).Take(300));
+        var mixture = Path.Combine(temp.Path, "two.json");
+        File.WriteAllText(mixture, """
+            {"sources": [{"name": "plays", "paths": ["plays.jsonl"], "weight": 0.5},
+                         {"name": "speeches", "paths": ["speeches.jsonl"], "weight": 0.5}], "tokenizer": "r50k_base"}
+            """);
+        var outDir = Path.Combine(temp.Path, "data");
+        Assert.Equal(0, Cli.Run("data", "prepare", mixture, "--out", outDir, "--workers", "1").ExitCode);
+        using var shards = FewShot.Data.Shards.TokenShards.Open(outDir);
+        string TokensOf(string source, string split) =>
+            string.Join(",", shards.Of(source, split).SelectMany(s => Enumerable.Range(0, (int)s.Length).Select(i => s[i])));
+        string Row(long[] tokens, int row, int width) => string.Join(",", tokens.Skip(row * width).Take(width));
+
+        var tokenizer = FewShot.Model.Tokenization.TokenizerStore.Load(outDir);
+        var only = new Dictionary<string, double> { ["plays"] = 1, ["speeches"] = 0 };
+        var source = Composition.PreparedDataSource.Open(outDir, tokenizer, seed: 5, only);
+        var (inputs, targets) = (new long[8 * 16], new long[8 * 16]);
+        source.NextBatch(8, 16, inputs, targets);
+        var (playsTrain, speechesTrain) = (TokensOf("plays", "train"), TokensOf("speeches", "train"));
+        for (var row = 0; row < 8; row++)
+        {
+            Assert.Contains(Row(inputs, row, 16), playsTrain);
+            Assert.DoesNotContain(Row(inputs, row, 16), speechesTrain);
+        }
+        var playsVal = TokensOf("plays", "val");
+        foreach (var (validationInputs, _) in source.ValidationBatches(4, 1, 16)) Assert.Contains(string.Join(",", validationInputs), playsVal);
+
+        var unknown = Cli.Run("train", "--data", outDir, "--weights", "poems=1", "--layers", "1", "--heads", "1", "--embd", "16", "--ctx", "16", "--iters", "1");
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("'poems'", unknown.Stderr);
+        Assert.Contains("plays, speeches", unknown.Stderr);
+        var negative = Cli.Run("train", "--data", outDir, "--weights", "plays=-1", "--layers", "1", "--heads", "1", "--embd", "16", "--ctx", "16", "--iters", "1");
+        Assert.NotEqual(0, negative.ExitCode);
+        Assert.Contains("mixture_weights", negative.Stderr);
+    }
+
     [Fact]
     public void PrepareShowsASummaryTableWithTheFirstBadRecord()
     {

@@ -16,19 +16,28 @@ public sealed class PreparedDataSource : WindowBatchSource
     readonly TokenShards shards;
     readonly string folder;
     readonly ulong seed;
+    readonly IReadOnlyDictionary<string, double>? weights;
     MixtureSampler? sampler;
     SamplerState? pendingState;
     IReadOnlyList<long[]>? validation;
 
-    PreparedDataSource(string folder, TokenShards shards, ulong seed) => (this.folder, this.shards, this.seed) = (folder, shards, seed);
+    PreparedDataSource(string folder, TokenShards shards, ulong seed, IReadOnlyDictionary<string, double>? weights) =>
+        (this.folder, this.shards, this.seed, this.weights) = (folder, shards, seed, weights);
 
-    /// <summary>Registered as the trainer's --data opener; refuses a folder tokenized differently from the model.</summary>
-    public static ITokenBatchSource Open(string folder, ITokenizer tokenizer, long seed)
+    /// <summary>
+    /// Registered as the trainer's --data opener; refuses a folder tokenized differently from the model, and weights
+    /// (--weights) that name a source the folder does not have.
+    /// </summary>
+    public static ITokenBatchSource Open(string folder, ITokenizer tokenizer, long seed, IReadOnlyDictionary<string, double>? weights)
     {
         var dataTokenizer = TokenizerStore.Load(folder).Describe();
         if (dataTokenizer with { VocabFile = null, MergesFile = null } != tokenizer.Describe() with { VocabFile = null, MergesFile = null })
             throw new ArgumentException($"{folder}: the data was tokenized with {dataTokenizer.Kind} ({dataTokenizer.VocabSize} tokens) but the model uses {tokenizer.Name} ({tokenizer.VocabSize} tokens)");
-        return new PreparedDataSource(folder, TokenShards.Open(folder), (ulong)seed);
+        var shards = TokenShards.Open(folder);
+        var names = shards.Manifest.Sources.Select(s => s.Name).ToList();
+        if (weights?.Keys.FirstOrDefault(name => !names.Contains(name)) is { } unknown)
+            throw new ArgumentException($"{folder}: --weights names source '{unknown}', which the folder does not have (it has {string.Join(", ", names)})");
+        return new PreparedDataSource(folder, shards, (ulong)seed, weights);
     }
 
     public override string Description => $"prepared data {folder}";
@@ -37,7 +46,7 @@ public sealed class PreparedDataSource : WindowBatchSource
     {
         if (sampler is null)
         {
-            sampler = new MixtureSampler(shards, context, seed);
+            sampler = new MixtureSampler(shards, context, seed, weights);
             if (pendingState is not null) sampler.Restore(pendingState);
         }
         return sampler;
@@ -49,7 +58,8 @@ public sealed class PreparedDataSource : WindowBatchSource
     {
         // Windows are fixed per index: a long list, made once, read by index (it grows if more are asked for).
         if (validation is null || index >= validation.Count)
-            validation = MixtureSampler.ValidationBatches(shards, (int)Math.Max(256, 2 * (index + 1)), 1, window.Length - 1);
+            validation = MixtureSampler.ValidationBatches(shards, (int)Math.Max(256, 2 * (index + 1)), 1, window.Length - 1,
+                weights?.Where(w => w.Value > 0).Select(w => w.Key).ToHashSet());
         for (var i = 0; i < window.Length; i++) window[i] = (int)validation[(int)index][i];
     }
 

@@ -161,11 +161,13 @@ public sealed class MixtureSampler
     /// <summary>The same, with sequences of <paramref name="context"/> + 1 tokens.</summary>
     public IReadOnlyList<long[]> ValidationBatches(int count, int batch, int context) => ValidationBatches(data, count, batch, context);
 
-    public static IReadOnlyList<long[]> ValidationBatches(TokenShards data, int count, int batch, int context)
+    /// <summary>The same from <paramref name="data"/>, from the val shards of <paramref name="sources"/> only when given.</summary>
+
+    public static IReadOnlyList<long[]> ValidationBatches(TokenShards data, int count, int batch, int context, IReadOnlySet<string>? sources = null)
     {
         var row = context + 1;
         var chunks = new List<(MappedShard Shard, long Offset)>();
-        foreach (var shard in data.Shards.Where(s => s.Info.Split == "val"))
+        foreach (var shard in data.Shards.Where(s => s.Info.Split == "val" && (sources is null || sources.Contains(s.Info.Source))))
             for (long c = 0; c < shard.Length / row; c++) chunks.Add((shard, c * row));
         if (chunks.Count == 0) throw new InvalidOperationException($"{data.Folder}: the validation split holds no sequence of {row} tokens");
         var state = 0x5A11DA7EUL;

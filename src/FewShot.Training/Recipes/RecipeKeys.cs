@@ -21,6 +21,7 @@ public static class RecipeKeys
         Int("window_size", "--window", "Window of local layers (and l of strided and fixed ones)", r => r.Window, (r, v) => r.Window = v),
         Bool("bias", "--bias", "Biases in linear layers and LayerNorms", r => r.Bias, (r, v) => r.Bias = v ?? true),
         Text("tokenizer", "--tokenizer", "char, bytes or r50k_base", r => r.Tokenizer, (r, v) => r.Tokenizer = v ?? "r50k_base"),
+        Text("mixture_weights", "--weights", "With --data: sample the folder's sources by these weights, e.g. wordlists=0.5,arithmetic=0.5 (unlisted: 0)", r => r.MixtureWeights, (r, v) => r.MixtureWeights = v),
         Int("micro_batch", "--batch", "Sequences per forward pass (micro-batch)", r => r.MicroBatch, (r, v) => r.MicroBatch = v ?? 12),
         Long("batch_tokens", "--batch-tokens", "Tokens per optimizer step (gradient accumulation over micro-batches)", r => r.BatchTokens, (r, v) => r.BatchTokens = v),
         Long("batch_ramp_tokens", "--batch-ramp-tokens", "Ramp the batch linearly over this many tokens (0: no ramp)", r => r.BatchRampTokens, (r, v) => r.BatchRampTokens = v ?? 0),

@@ -25,6 +25,11 @@ public sealed class TrainingRecipe
     public bool Bias { get; set; } = true;
     /// <summary>char, bytes or r50k_base (alias gpt2); ignored with --init (the model folder names its own).</summary>
     public string Tokenizer { get; set; } = "r50k_base";
+    /// <summary>
+    /// Prepared data only: "name=weight,..." to sample the folder's sources by these weights instead of the ones it was
+    /// prepared with (unlisted sources get 0; validation then uses only the listed sources). Null: the folder's weights.
+    /// </summary>
+    public string? MixtureWeights { get; set; }
 
     // Batch: each optimizer step sees BatchTokens tokens, in micro-batches of MicroBatch sequences of ContextLength tokens.
     public int MicroBatch { get; set; } = 12;
@@ -92,6 +97,23 @@ public sealed class TrainingRecipe
             Window = Window ?? baseConfig.Window,
             SparseStride = Window ?? baseConfig.SparseStride,
         }).Validate();
+    }
+
+    /// <summary>"wordlists=0.5, arithmetic=0.5" as a dictionary: names once each, weights finite and >= 0, one of them > 0.</summary>
+    public static IReadOnlyDictionary<string, double> ParseMixtureWeights(string text)
+    {
+        static FormatException Bad(string message) => new($"recipe 'mixture_weights' {message}");
+        var weights = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = item.Split('=', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[0].Length == 0) throw Bad($"expects name=weight pairs separated by commas, got '{item}'");
+            if (!double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var weight) || !double.IsFinite(weight) || weight < 0)
+                throw Bad($"weight of '{parts[0]}' must be a number >= 0, got '{parts[1]}'");
+            if (!weights.TryAdd(parts[0], weight)) throw Bad($"names '{parts[0]}' twice");
+        }
+        if (!weights.Values.Any(w => w > 0)) throw Bad($"needs at least one source with a weight above 0, got '{text}'");
+        return weights;
     }
 
     static AttentionKind[] AttentionLayoutOf(string text, int layers) => text.Trim() switch

@@ -67,6 +67,7 @@ public sealed class TrainingSession : IDisposable
         var recipe = request.Recipe.Validate();
         if (textFile is null && dataFolder is null) throw new ArgumentException("give the training data: --text FILE or --data DIR");
         if (textFile is not null && dataFolder is not null) throw new ArgumentException("give --text or --data, not both");
+        if (textFile is not null && recipe.MixtureWeights is not null) throw new ArgumentException("--weights picks sources of a prepared data folder (--data); a --text file has one");
 
         ThreadSetting.Apply(recipe);
         var device = DeviceFor(recipe.Device);
@@ -81,7 +82,7 @@ public sealed class TrainingSession : IDisposable
 
         var data = textFile is not null
             ? TextBatchSource.FromFile(textFile, tokenizer, recipe.Seed)
-            : DataSources.Open(dataFolder!, tokenizer, recipe.Seed);
+            : DataSources.Open(dataFolder!, tokenizer, recipe.Seed, recipe.MixtureWeights is { } w ? TrainingRecipe.ParseMixtureWeights(w) : null);
         if (data is TextBatchSource text) text.CheckContext(recipe.Context);
 
         GptConfig config;
