@@ -15,8 +15,12 @@ public static class ResultPlots
     public static string AccuracyAgainstShots(IReadOnlyList<ResultsFile.Contents> runs, string path)
     {
         var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var series = 0;
         foreach (var run in runs)
             foreach (var task in run.Tasks)
+            {
+                var color = palette.GetColor(series++); // one colour per task and model: solid with the description, dashed without
                 foreach (var description in new[] { true, false })
                 {
                     var rows = Primary(run, task).Where(r => r.Description == description).OrderBy(r => r.Shots).ToArray();
@@ -26,16 +30,21 @@ public static class ResultPlots
                     var line = plot.Add.Scatter(xs, ys);
                     line.LegendText = $"{task.Name}{(runs.Count > 1 ? $" ({run.Model.Name} {run.Model.Parameters / 1e6:F1}M)" : "")} {(description ? "with" : "no")} description";
                     line.LinePattern = description ? LinePattern.Solid : LinePattern.Dashed;
+                    line.Color = color;
                     var bars = plot.Add.ErrorBar(xs, ys, rows.Select(r => r.StdErr).ToArray());
-                    bars.Color = line.Color;
+                    bars.Color = color;
                 }
+            }
         var ks = runs.SelectMany(r => r.Results).Select(r => r.Shots).Distinct().Order().ToArray();
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ks.Select(KPosition).ToArray(), ks.Select(k => k.ToString()).ToArray());
         plot.XLabel("Number of examples in context (K)");
         plot.YLabel("Accuracy");
         plot.Title("In-context learning: accuracy against K (Figure 1.2)");
-        plot.ShowLegend(Alignment.UpperLeft);
-        plot.SavePng(path, 900, 600);
+        // A legend of more than a few lines would cover the curves: beside the plot then, on a wider image.
+        var many = series > 3;
+        if (many) plot.ShowLegend(Edge.Right);
+        else plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, many ? 1300 : 900, 600);
         return path;
     }
 
