@@ -1,12 +1,12 @@
 using System.CommandLine;
 using FewShot.Cli.Commands;
-using FewShot.Cli.Composition;
 using FewShot.Cli.Commands.Access;
 using FewShot.Cli.Commands.Bench;
 using FewShot.Cli.Commands.Data;
 using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Commands.Serving;
 using FewShot.Cli.Commands.Training;
+using FewShot.Cli.Composition;
 using FewShot.Cli.Infrastructure;
 using FewShot.Training.Data;
 

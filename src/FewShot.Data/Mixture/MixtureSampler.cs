@@ -162,7 +162,6 @@ public sealed class MixtureSampler
     public IReadOnlyList<long[]> ValidationBatches(int count, int batch, int context) => ValidationBatches(data, count, batch, context);
 
     /// <summary>The same from <paramref name="data"/>, from the val shards of <paramref name="sources"/> only when given.</summary>
-
     public static IReadOnlyList<long[]> ValidationBatches(TokenShards data, int count, int batch, int context, IReadOnlySet<string>? sources = null)
     {
         var row = context + 1;
