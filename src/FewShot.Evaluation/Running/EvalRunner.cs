@@ -104,7 +104,9 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
                 {
                     Set(values, "acc", i, scores[i].IsGreedy ? 1 : 0);
                     Set(values, "loglikelihood", i, scores[i].LogProb);
-                    predictions[i] = scores[i].IsGreedy ? c.Prompts[i].Query.Answer : null;
+                    // What the model would have written, token by token given the true answer so far (its greedy
+                    // continuation exactly when the answer is it).
+                    predictions[i] = scores[i].IsGreedy ? c.Prompts[i].Query.Answer : scores[i].Argmax is { } best ? lm.Decode(best) : null;
                 }
                 Progress(c.Prompts.Count);
                 break;

@@ -29,6 +29,8 @@ public sealed class LanguageModel(Gpt model, ITokenizer tokenizer, string? hash 
 
     public int CountTokens(string text) => tokenizer.Encode(text).Length;
 
+    public string Decode(IEnumerable<int> ids) => tokenizer.Decode(ids);
+
     /// <summary>SHA-256 (first 16 hex digits) of every parameter's bytes in state-dict order.</summary>
     public static string HashOf(Gpt model)
     {
@@ -223,7 +225,8 @@ public sealed class LanguageModel(Gpt model, ITokenizer tokenizer, string? hash 
         using var index = tensor(targets.Select(t => (long)t).ToArray(), device: steps.device).view(-1, 1);
         using var picked = logp.gather(1, index).view(-1);
         using var argmax = logp.argmax(-1);
-        var greedy = argmax.cpu().data<long>().ToArray().Zip(targets).All(p => p.First == p.Second);
-        return new LogLikelihood(picked.to(ScalarType.Float64).sum().cpu().item<double>(), greedy, targets.Length);
+        var best = argmax.cpu().data<long>().Select(t => (int)t).ToArray();
+        var greedy = best.SequenceEqual(targets);
+        return new LogLikelihood(picked.to(ScalarType.Float64).sum().cpu().item<double>(), greedy, targets.Length, best);
     }
 }

@@ -57,10 +57,14 @@ public class ScoringTests
         var context = lm.Tokenizer.Encode("The answer is");
         var greedy = new TextGenerator(lm.Model, lm.Tokenizer)
             .Generate([context], new SamplingOptions { Temperature = 0, MaxNewTokens = 5, StopAtEndOfText = false })[0].Ids;
-        Assert.True(lm.ScoreIds([(context, greedy)])[0].IsGreedy);
+        var own = lm.ScoreIds([(context, greedy)])[0];
+        Assert.True(own.IsGreedy);
+        Assert.Equal(greedy, own.Argmax);
         var other = (int[])greedy.Clone();
         other[^1] = (other[^1] + 1) % 256;
-        Assert.False(lm.ScoreIds([(context, other)])[0].IsGreedy);
+        var changed = lm.ScoreIds([(context, other)])[0];
+        Assert.False(changed.IsGreedy);
+        Assert.Equal(greedy, changed.Argmax); // the argmax at each position, given the true tokens before it: unchanged
     }
 
     [Fact]
