@@ -17,12 +17,14 @@ public sealed class PreparedDataSource : WindowBatchSource
     readonly string folder;
     readonly ulong seed;
     readonly IReadOnlyDictionary<string, double>? weights;
+    readonly IReadOnlySet<string>? validationSources; // with --weights: the sources trained on; null: all
     MixtureSampler? sampler;
     SamplerState? pendingState;
     IReadOnlyList<long[]>? validation;
 
     PreparedDataSource(string folder, TokenShards shards, ulong seed, IReadOnlyDictionary<string, double>? weights) =>
-        (this.folder, this.shards, this.seed, this.weights) = (folder, shards, seed, weights);
+        (this.folder, this.shards, this.seed, this.weights, validationSources) =
+            (folder, shards, seed, weights, weights?.Where(w => w.Value > 0).Select(w => w.Key).ToHashSet());
 
     /// <summary>
     /// Registered as the trainer's --data opener; refuses a folder tokenized differently from the model, and weights
@@ -58,8 +60,7 @@ public sealed class PreparedDataSource : WindowBatchSource
     {
         // Windows are fixed per index: a long list, made once, read by index (it grows if more are asked for).
         if (validation is null || index >= validation.Count)
-            validation = MixtureSampler.ValidationBatches(shards, (int)Math.Max(256, 2 * (index + 1)), 1, window.Length - 1,
-                weights?.Where(w => w.Value > 0).Select(w => w.Key).ToHashSet());
+            validation = MixtureSampler.ValidationBatches(shards, (int)Math.Max(256, 2 * (index + 1)), 1, window.Length - 1, validationSources);
         for (var i = 0; i < window.Length; i++) window[i] = (int)validation[(int)index][i];
     }
 

@@ -16,8 +16,11 @@ public static class AttentionBenchmark
 {
     public static readonly string[] Patterns = ["dense", "local", "strided", "fixed"];
 
+    /// <summary>The head width the benchmark uses unless told otherwise (GPT-3's heads are 64 to 128 wide).</summary>
+    public const int HeadSize = 64;
+
     /// <summary>Best of <paramref name="runs"/> forward + backward passes, in seconds, after one warm-up pass.</summary>
-    public static double Seconds(string pattern, int context, int window, int heads = 6, int headSize = 64, int runs = 3)
+    public static double Seconds(string pattern, int context, int window, int heads = 6, int headSize = HeadSize, int runs = 3)
     {
         using var problem = new Problem(pattern, context, window, heads, headSize);
         problem.Once(); // warm-up
@@ -32,7 +35,7 @@ public static class AttentionBenchmark
     }
 
     /// <summary>How far one forward + backward pass raises the process's resident high-water mark, in bytes.</summary>
-    public static long PeakBytes(string pattern, int context, int window, int heads = 6, int headSize = 64)
+    public static long PeakBytes(string pattern, int context, int window, int heads = 6, int headSize = HeadSize)
     {
         MemoryHighWater.UseFreshMappingsForLargeAllocations();
         using var problem = new Problem(pattern, context, window, heads, headSize);

@@ -13,7 +13,7 @@ public sealed class AttentionBenchCommand : CliCommand
     readonly Option<string> contexts = new("--ctx") { DefaultValueFactory = _ => "1024,2048,4096,8192", Description = "Context lengths, comma-separated" };
     readonly Option<int> window = new("--window") { DefaultValueFactory = _ => 256, Description = "Window of the local pattern" };
     readonly Option<string> patterns = new("--patterns") { DefaultValueFactory = _ => string.Join(",", AttentionBenchmark.Patterns), Description = "Patterns to measure" };
-    readonly Option<int> heads = new("--heads") { DefaultValueFactory = _ => 6, Description = "Heads (of 64 dimensions)" };
+    readonly Option<int> heads = new("--heads") { DefaultValueFactory = _ => 6, Description = $"Heads (of {AttentionBenchmark.HeadSize} dimensions)" };
     readonly Option<string> plot = new("--plot") { DefaultValueFactory = _ => "bench-attention.png", Description = "Where to write the log-log plot" };
     readonly Option<int> generate = new("--generate") { DefaultValueFactory = _ => 0, Description = "Also generate this many tokens with all-dense and alternating layouts and report KV-cache memory" };
     readonly Option<int> threads = CommonOptions.Threads();
@@ -53,7 +53,7 @@ public sealed class AttentionBenchCommand : CliCommand
             {
                 cancel.ThrowIfCancellationRequested();
                 memory.Description = $"peak memory {name} T={T}";
-                results.Add(new AttentionResult(name, T, w, h, 64, seconds[(name, T)], AttentionBenchmark.PeakBytes(name, T, w, h)));
+                results.Add(new AttentionResult(name, T, w, h, AttentionBenchmark.HeadSize, seconds[(name, T)], AttentionBenchmark.PeakBytes(name, T, w, h)));
                 memory.Increment(1);
             }
         });
@@ -72,7 +72,7 @@ public sealed class AttentionBenchCommand : CliCommand
             });
 
         var plotPath = parse.GetValue(plot)!;
-        LogLogPlot.Save(plotPath, $"Attention forward + backward, {parse.GetValue(heads)} heads x 64, window {w}", "context length T", "seconds",
+        LogLogPlot.Save(plotPath, $"Attention forward + backward, {parse.GetValue(heads)} heads x {AttentionBenchmark.HeadSize}, window {w}", "context length T", "seconds",
             names.Select(n => new LogLogPlot.Series(n, results.Where(r => r.Pattern == n).Select(r => (double)r.Context).ToArray(),
                 results.Where(r => r.Pattern == n).Select(r => r.Seconds).ToArray())));
 
