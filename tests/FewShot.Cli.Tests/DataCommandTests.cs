@@ -31,7 +31,7 @@ public sealed class DataCommandTests : IDisposable
     /// </summary>
     string ShakespeareMixture()
     {
-        var speeches = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt")).Split("\n\n");
+        var speeches = File.ReadAllText(TestEnvironment.Shakespeare).Split("\n\n");
         var documents = speeches.Chunk(6).Select(c => string.Join("\n\n", c)).ToArray();
         File.WriteAllText(Path.Combine(temp.Path, "plays.txt"), string.Join("\n\n\n", documents.Take(60)));
         var lines = documents.Skip(60).Take(60).Select(d => JsonSerializer.Serialize(new { text = d })).ToList();
@@ -111,7 +111,7 @@ public sealed class DataCommandTests : IDisposable
     public void TrainingWeightsPickTheSourcesOfAPreparedFolder()
     {
         // Two sources of 300 documents each, so that both hold validation documents (every 100th document).
-        var speeches = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt")).Split("\n\n");
+        var speeches = File.ReadAllText(TestEnvironment.Shakespeare).Split("\n\n");
         var documents = speeches.Chunk(3).Select(c => JsonSerializer.Serialize(new { text = string.Join("\n\n", c) })).ToArray();
         File.WriteAllLines(Path.Combine(temp.Path, "plays.jsonl"), documents.Take(300));
         File.WriteAllLines(Path.Combine(temp.Path, "speeches.jsonl"), documents.Skip(300).Take(300));
@@ -166,7 +166,7 @@ public sealed class DataCommandTests : IDisposable
     public void TokenizerTrainWritesALoadableBpeOfTheRequestedSize()
     {
         var corpus = Path.Combine(temp.Path, "corpus.txt");
-        File.WriteAllText(corpus, File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt"))[..200_000]);
+        File.WriteAllText(corpus, File.ReadAllText(TestEnvironment.Shakespeare)[..200_000]);
         var outDir = Path.Combine(temp.Path, "tok");
         var result = Cli.Run("tokenizer", "train", corpus, "--vocab", "1000", "--out", outDir, "--json");
         Assert.True(result.ExitCode == 0, result.ToString());

@@ -4,10 +4,9 @@ using FewShot.Model.Tokenization;
 
 namespace FewShot.Evaluation.Tests;
 
-/// <summary>Tiny random models and the shared fixtures (the rest: tests/Shared/TestEnvironment.cs).</summary>
+/// <summary>Tiny random models and the test fixtures (the rest: tests/Shared/TestEnvironment.cs).</summary>
 public static class TestSupport
 {
-    public static string Shared => TestEnvironment.Shared;
     public static string Fixture(string name) => TestEnvironment.Fixture(name);
 
     /// <summary>A random byte-level GPT: any text is a valid prompt.</summary>

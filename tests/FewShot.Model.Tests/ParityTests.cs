@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace FewShot.Model.Tests;
 
-/// <summary>The model against a reference PyTorch GPT-2 on random weights (../shared/fixtures/gpt2-tiny).</summary>
+/// <summary>The model against a reference PyTorch GPT-2 on random weights (tests/fixtures/gpt2-tiny).</summary>
 public sealed class ParityTests
 {
     static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "expected.json"))).RootElement;

@@ -1,8 +1,7 @@
 namespace FewShot.Model.Tests;
 
-/// <summary>Where the shared fixtures are (see tests/Shared/TestEnvironment.cs).</summary>
+/// <summary>The repository's test fixtures (see tests/Shared/TestEnvironment.cs).</summary>
 public static class TestPaths
 {
-    public static string Shared => TestEnvironment.Shared;
     public static string Fixture(string name) => TestEnvironment.Fixture(name);
 }

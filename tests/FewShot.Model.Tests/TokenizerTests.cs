@@ -27,7 +27,7 @@ public sealed class TokenizerTests
         // Our per-thread instances are built from the same ranks with our own copy of the pre-tokenization pattern:
         // they must give exactly the ids of the library's r50k_base, in any language and around end-of-text.
         var library = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForEncoding("r50k_base");
-        var shakespeare = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt"));
+        var shakespeare = File.ReadAllText(TestEnvironment.Shakespeare);
         var documents = Enumerable.Range(0, 200).Select(i => shakespeare.Substring(i * 5000, 5000))
             .Append("GPT-3 说中文 too 🎉 it's   spaced\t\ttabs 1234567 ẞ<|endoftext|>next").ToArray();
         var expected = documents.Select(d => library.EncodeToIds(d).ToArray()).ToArray();
@@ -50,7 +50,7 @@ public sealed class TokenizerTests
     [Fact]
     public void CharTokenizerRoundTripsShakespeareAndNamesUnknownCharacters()
     {
-        var text = File.ReadAllText(Path.Combine(TestPaths.Shared, "data", "tinyshakespeare.txt"));
+        var text = File.ReadAllText(TestEnvironment.Shakespeare);
         var tokenizer = CharTokenizer.FromText(text);
         Assert.Equal(65 + 1, tokenizer.VocabSize); // nanoGPT's 65 characters, plus end-of-text
         var sample = text[..2000];

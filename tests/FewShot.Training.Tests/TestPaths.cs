@@ -1,9 +1,8 @@
 namespace FewShot.Training.Tests;
 
-/// <summary>Finds ../shared (real text) and the built `fewshot` program from the test binary.</summary>
+/// <summary>Real text and the built `fewshot` program, found from the test binary.</summary>
 public static class TestPaths
 {
-    public static string Shared => TestEnvironment.Shared;
 
     public static string Shakespeare => TestEnvironment.Shakespeare;
 

@@ -8,7 +8,8 @@ namespace FewShot.Testing;
 
 /// <summary>
 /// What every test project needs, compiled into each of them (tests/Directory.Build.props): the native loader before
-/// the first TorchSharp call, the repository's sibling ../shared folder (fixtures and real text), and temporary folders.
+/// the first TorchSharp call, the repository's tests/fixtures folder (reference checkpoints and real text), and temporary
+/// folders. Everything a test reads lives in the repository: a user's clone has nothing beside it.
 /// </summary>
 public static class TestEnvironment
 {
@@ -22,12 +23,11 @@ public static class TestEnvironment
         throw new DirectoryNotFoundException($"{what} not found above {AppContext.BaseDirectory}");
     }
 
-    /// <summary>../shared beside the repository: fixtures/ and data/.</summary>
-    public static string Shared => Path.Combine(Above(d => Directory.Exists(Path.Combine(d, "shared", "fixtures")), "../shared (fixtures and data)"), "shared");
+    /// <summary>A file or folder of tests/fixtures (tests/fixtures/README.md says where each came from).</summary>
+    public static string Fixture(string name) => Path.Combine(RepositoryRoot, "tests", "fixtures", name);
 
-    public static string Fixture(string name) => Path.Combine(Shared, "fixtures", name);
-
-    public static string Shakespeare => Path.Combine(Shared, "data", "tinyshakespeare.txt");
+    /// <summary>1.1 MB of public-domain text (the char-rnn / nanoGPT Shakespeare), the real text most tests use.</summary>
+    public static string Shakespeare => Fixture("tinyshakespeare.txt");
 
     public static string RepositoryRoot => Above(d => File.Exists(Path.Combine(d, "FewShot.slnx")), "FewShot.slnx");
 }

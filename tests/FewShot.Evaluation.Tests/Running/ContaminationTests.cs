@@ -17,7 +17,7 @@ public class ContaminationTests
     public void APlantedContaminatedExampleIsFlaggedAndOnlyIt()
     {
         using var data = new TempFolder();
-        var shakespeare = File.ReadAllText(Path.Combine(TestSupport.Shared, "data", "tinyshakespeare.txt"))[..200_000];
+        var shakespeare = File.ReadAllText(TestEnvironment.Shakespeare)[..200_000];
         var planted = "Q: Which .NET type is this? Manages a compact array of bit values, which are represented as Booleans. A: BitArray";
         File.WriteAllText(Path.Combine(data.Path, "part1.txt"), shakespeare);
         File.WriteAllText(Path.Combine(data.Path, "part2.jsonl"),
