@@ -23,6 +23,9 @@ public sealed class AccessOptions
     /// <summary>The whole service's daily token budget (prompt + completion, all keys); null: unlimited.</summary>
     public long? GlobalDailyBudgetTokens { get; set; }
 
+    /// <summary>The whole service's daily balance in dollars, at each model's price (upstream models); null: unlimited.</summary>
+    public decimal? GlobalDailyBudgetUsd { get; set; }
+
     public int IpRequestsPerMinute { get; set; } = 120;
     public int MaxConcurrentGenerations { get; set; } = 64;
     /// <summary>Generations that may wait for a free slot before the next one gets 429.</summary>

@@ -52,7 +52,18 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
                     Retry(headers, tokens.Reset));
         }
 
-        var (reservation, shortfall) = await access.Budgets.TryReserveAsync(key, worst, cancel);
+        var (reservation, shortfall) = await access.Budgets.TryReserveAsync(key, worst, request.WorstCaseMicros, cancel);
+        if (shortfall is { IsMoney: true })
+        {
+            var resets = shortfall.ResetsAt is { } r ? $"It resets at {r:yyyy-MM-dd HH:mm:ss} UTC." : "It does not reset.";
+            if (shortfall.ResetsAt is { } at) headers["Retry-After"] = AccessMiddleware.Seconds(at - access.Options.Time.GetUtcNow());
+            var (left, cost) = (Usd(shortfall.Remaining), Usd(request.WorstCaseMicros));
+            return shortfall.IsGlobal
+                ? Reject("global_quota", 429, OpenAiError.Quota, "insufficient_quota",
+                    $"The service's daily balance is spent ({left} of {Usd(shortfall.Budget)} left, this request may cost {cost}). {resets}", headers)
+                : Reject("key_quota", 429, OpenAiError.Quota, "insufficient_quota",
+                    $"You exceeded your budget: {left} of {Usd(shortfall.Budget)} left, this request may cost {cost}. {resets}", headers);
+        }
         if (shortfall is not null)
         {
             var resets = shortfall.ResetsAt is { } r ? $"It resets at {r:yyyy-MM-dd HH:mm:ss} UTC." : "It does not reset.";
@@ -79,8 +90,10 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
 
         foreach (var (name, value) in headers) http.Response.Headers[name] = value;
         access.Metrics.Admit();
-        return new GateDecision.Admitted(new Lease(access.Budgets, reservation!, slot, request.Model));
+        return new GateDecision.Admitted(new Lease(access.Budgets, reservation!, slot, request.Model, request.Price));
     }
+
+    static string Usd(long micros) => "$" + (micros / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture);
 
     GateDecision Reject(string reason, int status, string type, string code, string message, IReadOnlyDictionary<string, string>? headers = null)
     {
@@ -102,9 +115,18 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
     }
 
     /// <summary>Holds the reservation and the concurrency slot; charges what was used and frees both on dispose.</summary>
-    sealed class Lease(BudgetLedger budgets, BudgetLedger.Reservation reservation, RateLimitLease slot, string model) : IGenerationLease
+    sealed class Lease(BudgetLedger budgets, BudgetLedger.Reservation reservation, RateLimitLease slot, string model, TokenPrice? price) : IGenerationLease
     {
         long prompt, completion;
+        string? upstream;
+        bool estimated;
+
+        public void ChargeUpstream(string name, int promptTokens, int completionTokens, bool isEstimate)
+        {
+            Volatile.Write(ref upstream, name);
+            if (isEstimate) Volatile.Write(ref estimated, true);
+            Charge(promptTokens, completionTokens);
+        }
 
         public void Charge(int promptTokens, int completionTokens)
         {
@@ -118,7 +140,8 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             try
             {
                 var (p, c) = (Interlocked.Read(ref prompt), Interlocked.Read(ref completion));
-                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue)));
+                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue),
+                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated)));
             }
             finally { slot.Dispose(); }
             return ValueTask.CompletedTask;

@@ -3,6 +3,7 @@ using FewShot.Serving.Chat;
 using FewShot.Serving.Engine;
 using FewShot.Serving.Hosting;
 using FewShot.Serving.Pipeline;
+using FewShot.Serving.Upstreams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -29,23 +30,35 @@ public static class OpenAiApi
 
     static ModelCard Card(ServedModel served) => new(served.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), "fewshot");
 
-    static Ok<ModelList> ListModels(ServedModel served) => TypedResults.Ok(new ModelList("list", [Card(served)]));
+    // Upstream models (see Upstreams/) are listed after the in-process one, under their public names.
+    static ModelCard[] Cards(ServedModel served, UpstreamRouter upstreams) =>
+        [Card(served), .. upstreams.Models.Where(m => m.Name != served.Name).Select(m => new ModelCard(m.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), m.Upstream.Name))];
 
-    static Results<Ok<ModelCard>, ApiErrorResult> GetModel(string id, ServedModel served) =>
-        id == served.Name ? TypedResults.Ok(Card(served)) : ApiException.UnknownModel(id).ToResult();
+    static Ok<ModelList> ListModels(ServedModel served, UpstreamRouter upstreams) => TypedResults.Ok(new ModelList("list", Cards(served, upstreams)));
 
-    static Task<IResult> CreateCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options) =>
-        Handle(http, client, served, gate, options.Value, chat: false);
+    static Results<Ok<ModelCard>, ApiErrorResult> GetModel(string id, ServedModel served, UpstreamRouter upstreams) =>
+        Cards(served, upstreams).FirstOrDefault(c => c.id == id) is { } card ? TypedResults.Ok(card) : ApiException.UnknownModel(id).ToResult();
 
-    static Task<IResult> CreateChatCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options) =>
-        Handle(http, client, served, gate, options.Value, chat: true);
+    static Task<IResult> CreateCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options,
+        UpstreamRelay upstreams) =>
+        Handle(http, client, served, gate, options.Value, upstreams, chat: false);
 
-    // Parse -> tokenize -> admit (gate) -> queue -> stream or collect -> charge the lease.
-    static async Task<IResult> Handle(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, ServingOptions options, bool chat)
+    static Task<IResult> CreateChatCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options,
+        UpstreamRelay upstreams) =>
+        Handle(http, client, served, gate, options.Value, upstreams, chat: true);
+
+    // Parse -> tokenize -> admit (gate) -> queue -> stream or collect -> charge the lease. Upstream models go to the relay after parsing.
+    static async Task<IResult> Handle(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, ServingOptions options,
+        UpstreamRelay upstreams, bool chat)
     {
         try
         {
             var body = await RequestBody.ReadObjectAsync(http.Request, options.MaxRequestBodyBytes, http.RequestAborted);
+            if (RequestBody.OptionalString(body, "model") is { } requested && requested != served.Name && upstreams.Serves(requested))
+            {
+                await upstreams.HandleAsync(http, body, requested, chat);
+                return Results.Empty;
+            }
             var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength);
             var messages = chat ? OpenAiRequests.Messages(body) : null;
             var prompt = chat ? null : OpenAiRequests.Prompt(body);

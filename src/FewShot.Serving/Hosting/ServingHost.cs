@@ -4,6 +4,7 @@ using FewShot.Serving.Chat;
 using FewShot.Serving.Engine;
 using FewShot.Serving.Observability;
 using FewShot.Serving.Pipeline;
+using FewShot.Serving.Upstreams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
@@ -38,6 +39,7 @@ public static class ServingHost
         // For JSON logs set Logging:Console:FormatterName=json (e.g. FEWSHOT_Logging__Console__FormatterName=json).
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddFewShotServing();
+        builder.Services.AddFewShotUpstreams(builder.Configuration);
         customize?.Invoke(builder);
 
         var app = builder.Build();

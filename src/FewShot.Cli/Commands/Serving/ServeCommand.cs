@@ -34,6 +34,8 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string> publicKeyGrace = new("--public-key-grace") { Description = "How long the previous public key keeps working", DefaultValueFactory = _ => "1h" };
     readonly Option<long?> publicKeyBudget = new("--public-key-budget") { Description = "Tokens each public key may spend per day" };
     readonly Option<long?> globalBudget = new("--global-budget") { Description = "Tokens the whole service may spend per day (the balance)" };
+    readonly Option<decimal?> globalBudgetUsd = new("--global-budget-usd") { Description = "Dollars the whole service may spend per day at the upstream models' prices" };
+    readonly Option<string[]> upstreams = new("--upstream") { Description = "An OpenAI-compatible model server to serve through this one: NAME=URL (repeatable; more in Serving:Upstreams)" };
     readonly Option<string[]> trustedProxies = new("--trusted-proxy") { Description = "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)" };
     readonly Option<string[]> allow = new("--allow") { Description = "Only these CIDRs may connect (repeatable)" };
     readonly Option<string[]> deny = new("--deny") { Description = "These CIDRs may not connect (repeatable)" };
@@ -41,7 +43,7 @@ public sealed class ServeCommand : CliCommand
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
         foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, open, db, adminKey, publicKey,
-                     publicKeyGrace, publicKeyBudget, globalBudget, trustedProxies, allow, deny })
+                     publicKeyGrace, publicKeyBudget, globalBudget, globalBudgetUsd, upstreams, trustedProxies, allow, deny })
             Options.Add(o);
     }
 
@@ -54,6 +56,13 @@ public sealed class ServeCommand : CliCommand
         Set("MaxQueueLength", parse.GetValue(maxQueue));
         Set("ModesFolder", parse.GetValue(modes));
         Set("Threads", parse.GetValue(threads));
+        foreach (var upstream in parse.GetValue(upstreams) ?? [])
+        {
+            var at = upstream.IndexOf('=');
+            if (at <= 0 || !Uri.TryCreate(upstream[(at + 1)..], UriKind.Absolute, out var upstreamUri) || upstreamUri.Scheme is not ("http" or "https"))
+                throw new ArgumentException($"--upstream: '{upstream}' is not NAME=URL with an http(s) URL");
+            overrides[$"Serving:Upstreams:{upstream[..at]}:BaseUrl"] = upstream[(at + 1)..];
+        }
         var addresses = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var address in addresses)
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
@@ -89,6 +98,7 @@ public sealed class ServeCommand : CliCommand
             AdminKey = parse.GetValue(adminKey),
             OnAdminKeyCreated = key => context.Warn($"admin key (shown once, keep it): {key}"),
             GlobalDailyBudgetTokens = parse.GetValue(globalBudget),
+            GlobalDailyBudgetUsd = parse.GetValue(globalBudgetUsd),
             TrustedProxies = [.. parse.GetValue(trustedProxies) ?? []],
             AllowedNetworks = [.. parse.GetValue(allow) ?? []],
             DeniedNetworks = [.. parse.GetValue(deny) ?? []],
