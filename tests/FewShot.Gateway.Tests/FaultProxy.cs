@@ -51,6 +51,7 @@ public sealed class FaultProxy : IAsyncDisposable
     public ConcurrentQueue<string> RequestHeads { get; } = new();
     /// <summary>Completed when the gateway closes an endless stream (the disconnect reached the upstream side).</summary>
     public TaskCompletionSource<TimeSpan> EndlessClosed { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Generation requests seen (POSTs; the gateway's health checks are GETs).</summary>
     public int Requests => Volatile.Read(ref requests);
 
     public FaultProxy(Uri target)
@@ -97,9 +98,9 @@ public sealed class FaultProxy : IAsyncDisposable
         try
         {
             var (head, body) = await ReadRequestAsync(stream);
-            Interlocked.Increment(ref requests);
             RequestHeads.Enqueue(head);
             var lines = head.Split("\r\n");
+            if (lines[0].StartsWith("POST ", StringComparison.Ordinal)) Interlocked.Increment(ref requests);
             var auth = lines.FirstOrDefault(l => l.StartsWith("Authorization:", StringComparison.OrdinalIgnoreCase));
             Authorizations.Enqueue(auth?["Authorization:".Length..].Trim() ?? "");
             var (method, path) = (lines[0].Split(' ')[0], lines[0].Split(' ')[1]);
