@@ -71,6 +71,11 @@ public static class Requests
         return settings;
     }
 
-    public static Dictionary<string, string?> Merge(params Dictionary<string, string?>[] parts) =>
-        parts.SelectMany(p => p).ToDictionary(kv => kv.Key, kv => kv.Value);
+    /// <summary>Settings merged in order: a later part overrides an earlier one.</summary>
+    public static Dictionary<string, string?> Merge(params Dictionary<string, string?>[] parts)
+    {
+        var merged = new Dictionary<string, string?>();
+        foreach (var (key, value) in parts.SelectMany(p => p)) merged[key] = value;
+        return merged;
+    }
 }
