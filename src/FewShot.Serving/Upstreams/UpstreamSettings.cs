@@ -96,8 +96,11 @@ public static partial class UpstreamSettingsReader
 
     static void Check(UpstreamSettings s, string path)
     {
-        if (!Uri.TryCreate(s.BaseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.UserInfo.Length > 0 || uri.Query.Length > 0)
-            throw new ArgumentException($"{path}:BaseUrl: '{s.BaseUrl}' is not an http(s) URL without credentials or query");
+        if (!Uri.TryCreate(s.BaseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"{path}:BaseUrl: '{s.BaseUrl}' is not an http(s) URL");
+        // Not echoed: whatever sits in the user part or the query may be a key.
+        if (uri.UserInfo.Length > 0 || uri.Query.Length > 0 || uri.Fragment.Length > 0)
+            throw new ArgumentException($"{path}:BaseUrl: must not carry credentials, a query or a fragment (give the key through ApiKeyEnv or ApiKeyFile)");
         if (s.ApiKeyEnv is { } env && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(env)))
             throw new ArgumentException($"{path}:ApiKeyEnv: the environment variable {env} is not set");
         if (s.ApiKeyFile is { } file && !File.Exists(file))
