@@ -49,6 +49,7 @@ public static class CommandLine
             new BenchServeCommand(),
             new DataBenchCommand(),
             new TrainBenchCommand(),
-            new FirewallBenchCommand()),
+            new FirewallBenchCommand(),
+            new GatewayBenchCommand()),
     };
 }

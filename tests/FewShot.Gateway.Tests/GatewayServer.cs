@@ -34,6 +34,9 @@ public sealed class GatewayServer : IAsyncDisposable
         return path;
     });
 
+    /// <summary>The tiny in-process model's folder (also what the benchmark test serves).</summary>
+    public static string LocalModelFolder => localFolder.Value;
+
     readonly TempFolder folder;
     public WebApplication App { get; }
     public Uri BaseUrl { get; }

@@ -25,8 +25,9 @@ public sealed class RelayRequest
     public required bool IncludeUsage { get; init; }
     public required int MaxTokens { get; init; }
     public required int Choices { get; init; }
-    /// <summary>Our tokenizer's count of the prompt: what is charged when the upstream reports no usage.</summary>
-    public required int PromptTokens { get; init; }
+    /// <summary>Our tokenizer's count of the prompt: what is charged when the upstream reports no usage (counted only then).</summary>
+    public int PromptTokens => PromptCount.Value;
+    public required Lazy<int> PromptCount { get; init; }
     /// <summary>
     /// What is reserved for the prompt: its UTF-8 bytes (no byte-level BPE token is shorter than a byte, whatever the
     /// upstream's tokenizer) plus the chat template's tokens, so that the reservation covers what the upstream will report.
@@ -54,7 +55,8 @@ public sealed class RelayRequest
 
         var mode = RequestBody.OptionalString(body, "mode");
         body.Remove("mode");
-        int promptTokens, promptBound, choices = n;
+        Lazy<int> promptTokens;
+        int promptBound, choices = n;
         if (chat)
         {
             var messages = OpenAiRequests.Messages(body); // validates roles and content
@@ -65,23 +67,22 @@ public sealed class RelayRequest
                 if (!messages.Any(m => m.Role == Microsoft.Extensions.AI.ChatRole.System))
                     body["messages"]!.AsArray().Insert(0, new JsonObject { ["role"] = "system", ["content"] = chatMode.Description });
             }
+            var sent = OpenAiRequests.Messages(body); // with the mode's system message
             // OpenAI's count: each message costs its content plus a few tokens of framing, and the reply is primed with 3.
-            promptTokens = 3 + messages.Sum(m => 4 + Count(m.Text));
-            if (mode is not null && modes.TryGet(mode, out var used) && !messages.Any(m => m.Role == Microsoft.Extensions.AI.ChatRole.System))
-                promptTokens += 4 + Count(used.Description);
-            promptBound = model.TemplateTokens + OpenAiRequests.Messages(body).Sum(m => 8 + Encoding.UTF8.GetByteCount(m.Text ?? ""));
+            promptTokens = new(() => 3 + sent.Sum(m => 4 + Count(m.Text)));
+            promptBound = model.TemplateTokens + sent.Sum(m => 8 + Encoding.UTF8.GetByteCount(m.Text ?? ""));
         }
         else
         {
-            var prompts = Prompts(body["prompt"], Count);
-            promptTokens = Math.Max(1, prompts.Sum(p => p));
-            promptBound = Math.Max(1, Prompts(body["prompt"], text => Encoding.UTF8.GetByteCount(text)).Sum(p => p));
-            choices = n * Math.Max(1, prompts.Count);
+            var bounds = Prompts(body["prompt"], text => Encoding.UTF8.GetByteCount(text));
+            promptTokens = new(() => Math.Max(1, Prompts(body["prompt"], Count).Sum(p => p)));
+            promptBound = Math.Max(1, bounds.Sum(p => p));
+            choices = n * Math.Max(1, bounds.Count);
         }
         return new RelayRequest
         {
             Body = body, ClientModel = clientModel, Model = model, Chat = chat, Stream = stream, IncludeUsage = includeUsage,
-            MaxTokens = maxTokens, Choices = choices, PromptTokens = promptTokens, PromptBound = promptBound, Mode = mode,
+            MaxTokens = maxTokens, Choices = choices, PromptCount = promptTokens, PromptBound = promptBound, Mode = mode,
         };
     }
 
