@@ -176,13 +176,5 @@ public static class GatewayBenchmark
         return runs.Sum(r => r.Tokens) / Stopwatch.GetElapsedTime(started).TotalSeconds;
     }
 
-    static double Percentile(List<double> values, double p)
-    {
-        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
-        if (sorted.Length == 0) return 0;
-        var rank = p * (sorted.Length - 1);
-        var low = (int)Math.Floor(rank);
-        var high = Math.Min(sorted.Length - 1, low + 1);
-        return sorted[low] + (rank - low) * (sorted[high] - sorted[low]);
-    }
+    static double Percentile(List<double> values, double p) => ServeBenchmark.Percentile(values, p);
 }
