@@ -24,6 +24,16 @@ public sealed class RelayTests(UpstreamFixture fixture)
     }
 
     [Fact]
+    public async Task ThePageModelIsListedFirstWhichIsTheModelThePageUses()
+    {
+        await using var gateway = await GatewayServer.StartAsync(Requests.Merge(Requests.Upstream("main", fixture.Upstream.ApiUrl, model: "big"),
+            new() { ["Serving:PageModel"] = "big" }));
+        using var client = gateway.Client(await gateway.IssueAsync());
+        var list = await Requests.ObjectAsync(await client.GetAsync("v1/models"));
+        Assert.Equal("big", list["data"]![0]!["id"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task NonStreamedChatIsChargedWhatTheUpstreamReported()
     {
         await using var gateway = await StartAsync();

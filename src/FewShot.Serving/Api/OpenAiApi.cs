@@ -30,11 +30,13 @@ public static class OpenAiApi
 
     static ModelCard Card(ServedModel served) => new(served.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), "fewshot");
 
-    // Upstream models (see Upstreams/) are listed after the in-process one, under their public names.
-    static ModelCard[] Cards(ServedModel served, UpstreamRouter upstreams) =>
-        [Card(served), .. upstreams.Models.Where(m => m.Name != served.Name).Select(m => new ModelCard(m.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), m.Upstream.Name))];
+    // Upstream models (see Upstreams/) are listed after the in-process one, under their public names; the page's model comes first.
+    static ModelCard[] Cards(ServedModel served, UpstreamRouter upstreams, string? pageModel = null) =>
+        [.. new[] { Card(served) }.Concat(upstreams.Models.Where(m => m.Name != served.Name)
+            .Select(m => new ModelCard(m.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), m.Upstream.Name))).OrderBy(c => c.id == pageModel ? 0 : 1)];
 
-    static Ok<ModelList> ListModels(ServedModel served, UpstreamRouter upstreams) => TypedResults.Ok(new ModelList("list", Cards(served, upstreams)));
+    static Ok<ModelList> ListModels(ServedModel served, UpstreamRouter upstreams, IOptions<ServingOptions> options) =>
+        TypedResults.Ok(new ModelList("list", Cards(served, upstreams, options.Value.PageModel)));
 
     static Results<Ok<ModelCard>, ApiErrorResult> GetModel(string id, ServedModel served, UpstreamRouter upstreams) =>
         Cards(served, upstreams).FirstOrDefault(c => c.id == id) is { } card ? TypedResults.Ok(card) : ApiException.UnknownModel(id).ToResult();

@@ -50,7 +50,7 @@ public static class GatewayBenchmark
         {
             ["Serving:Model"] = modelFolder, ["Serving:ModelName"] = Model, ["Serving:Threads"] = options.Threads.ToString(),
             ["Serving:MaxConcurrentSequences"] = Math.Max(options.Streams, 1).ToString(), ["Serving:MaxQueueLength"] = "1024",
-        }, urls: ["http://127.0.0.1:0"], customize: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+        }, urls: ["http://127.0.0.1:0"], customize: b => b.Logging.ClearProviders());
         await upstream.StartAsync(cancel);
         WebApplication? gateway = null;
         try
@@ -65,7 +65,7 @@ public static class GatewayBenchmark
                 ["Serving:Upstreams:local:MaxConcurrency"] = "1024",
             }, urls: ["http://127.0.0.1:0"], customize: b =>
             {
-                b.Logging.SetMinimumLevel(LogLevel.Warning);
+                b.Logging.ClearProviders(); // stdout carries the one JSON object
                 customize?.Invoke(b);
             }, guard: guard);
             await gateway.StartAsync(cancel);

@@ -23,6 +23,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string> urls = new("--urls") { Description = "Addresses to listen on, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
     readonly Option<string?> config = new("--config") { Description = "Settings file (JSON with a \"Serving\" section)" };
     readonly Option<string?> modelName = new("--model-name") { Description = "Name clients send as \"model\" (default: the folder's name)" };
+    readonly Option<string?> pageModel = new("--page-model") { Description = "The model the chat page uses, e.g. an upstream chat model (default: --model's)" };
     readonly Option<int?> maxSequences = new("--max-sequences") { Description = "Sequences decoded together (default 8)" };
     readonly Option<int?> maxQueue = new("--max-queue") { Description = "Requests that may wait for a free row before 503 (default 64)" };
     readonly Option<string?> modes = new("--modes") { Description = "Folder of extra chat modes (*.json)" };
@@ -42,7 +43,7 @@ public sealed class ServeCommand : CliCommand
 
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
-        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, open, db, adminKey, publicKey,
+        foreach (var o in new Option[] { model, urls, config, modelName, pageModel, maxSequences, maxQueue, modes, threads, open, db, adminKey, publicKey,
                      publicKeyGrace, publicKeyBudget, globalBudget, globalBudgetUsd, upstreams, trustedProxies, allow, deny })
             Options.Add(o);
     }
@@ -52,6 +53,7 @@ public sealed class ServeCommand : CliCommand
         var overrides = new Dictionary<string, string?> { ["Serving:Model"] = parse.GetValue(model) };
         void Set(string key, object? value) { if (value is not null) overrides["Serving:" + key] = value.ToString(); }
         Set("ModelName", parse.GetValue(modelName));
+        Set("PageModel", parse.GetValue(pageModel));
         Set("MaxConcurrentSequences", parse.GetValue(maxSequences));
         Set("MaxQueueLength", parse.GetValue(maxQueue));
         Set("ModesFolder", parse.GetValue(modes));
