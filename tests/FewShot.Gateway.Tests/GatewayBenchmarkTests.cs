@@ -1,4 +1,4 @@
-using FewShot.Serving.Benchmark;
+using FewShot.Benchmarks;
 
 namespace FewShot.Gateway.Tests;
 
@@ -8,8 +8,7 @@ public sealed class GatewayBenchmarkTests
     [Fact]
     public async Task TheBenchmarkComparesTheGatewayWithTheUpstreamInOneRun()
     {
-        var result = await GatewayBenchmark.RunAsync(GatewayServer.LocalModelFolder, new GatewayBenchmarkOptions { Requests = 5, Streams = 2, StreamTokens = 8, Threads = 1 },
-            customize: null, guard: null, issueKey: null);
+        var result = await GatewayBenchmark.RunAsync(GatewayServer.LocalModelFolder, new GatewayBenchmarkOptions { Requests = 5, Streams = 2, StreamTokens = 8, Threads = 1 });
         Assert.True(result.DirectP50Ms > 0 && result.GatewayP50Ms > 0 && result.DirectTtftP99Ms > 0 && result.GatewayTtftP99Ms > 0, result.ToString());
         Assert.True(result.DirectTokensPerSecond > 0 && result.GatewayTokensPerSecond > 0, result.ToString());
         Assert.True(double.IsFinite(result.AddedP99Ms) && double.IsFinite(result.AddedTtftP99Ms) && result.RelayThroughputRatio > 0, result.ToString());

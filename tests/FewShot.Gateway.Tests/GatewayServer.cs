@@ -63,22 +63,22 @@ public sealed class GatewayServer : IAsyncDisposable
             ["Serving:Threads"] = "1",
         };
         foreach (var (k, v) in settings) overrides[k] = v;
-        var options = new AccessOptions
+        void Configure(AccessOptions options)
         {
-            DatabasePath = folder.File("access.db"),
-            OnAdminKeyCreated = _ => { },
-            IpRequestsPerMinute = 100_000,
-            MaxConcurrentGenerations = 512,
-            ConcurrencyQueue = 1024,
-        };
-        access?.Invoke(options);
+            options.DatabasePath = folder.File("access.db");
+            options.OnAdminKeyCreated = _ => { };
+            options.IpRequestsPerMinute = 100_000;
+            options.MaxConcurrentGenerations = 512;
+            options.ConcurrencyQueue = 1024;
+            access?.Invoke(options);
+        }
         var app = ServingHost.Build(overrides, urls: ["http://127.0.0.1:0"],
             customize: b =>
             {
                 b.Logging.ClearProviders();
                 b.Logging.SetMinimumLevel(LogLevel.Debug);
                 b.Logging.AddProvider(new RecordingLoggerProvider(logs));
-                b.Services.AddFewShotAccess(options);
+                b.Services.AddFewShotAccess(Configure);
             },
             guard: web => { web.UseFewShotAccess(); web.MapAdminApi(); });
         await app.StartAsync();

@@ -81,7 +81,7 @@ sealed class StreamRelay(HttpContext http, RelayRequest request, Upstream upstre
             charge.Delivered(request);
             await SendAsync(new JsonObject
             {
-                ["error"] = new JsonObject { ["message"] = problem, ["type"] = "server_error", ["param"] = null, ["code"] = code },
+                ["error"] = new JsonObject { ["message"] = problem, ["type"] = ErrorTypes.Server, ["param"] = null, ["code"] = code },
             });
             return null;
         }

@@ -26,7 +26,7 @@ public sealed record UpstreamFailure(int Status, string Code, string Message, Ti
 
     public ApiException ToException()
     {
-        var type = Status == 429 ? "rate_limit_error" : Status < 500 ? "invalid_request_error" : "server_error";
+        var type = Status == 429 ? ErrorTypes.RateLimit : Status < 500 ? ErrorTypes.InvalidRequest : ErrorTypes.Server;
         var headers = new Dictionary<string, string>();
         if (RetryAfter is { } wait) headers["Retry-After"] = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         return new ApiException(Status, type, Message, null, Code, headers);

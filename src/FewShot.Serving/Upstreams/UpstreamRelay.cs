@@ -38,7 +38,7 @@ public sealed class UpstreamRelay(UpstreamRouter router, IGenerationGate gate, C
             switch (await gate.AdmitAsync(http, request.Info, http.RequestAborted))
             {
                 case GateDecision.Rejected r:
-                    await new ApiException(r.Status, r.Type, r.Message, null, r.Code, r.Headers).ToResult().ExecuteAsync(http);
+                    await r.Error.ToResult().ExecuteAsync(http);
                     return;
                 case GateDecision.Admitted a: lease = a.Lease; break;
                 default: throw new InvalidOperationException("unknown gate decision");
@@ -178,7 +178,7 @@ public sealed class UpstreamRelay(UpstreamRouter router, IGenerationGate gate, C
             upstream.Stats.Count($"status_{status}");
             upstream.Breaker.Success();
             var text = message is null ? $"The model server rejected the request (status {status})." : upstream.Scrub(message);
-            await new ApiException(status, "invalid_request_error", text, null, "upstream_rejected").ToResult().ExecuteAsync(http);
+            await new ApiException(status, ErrorTypes.InvalidRequest, text, null, "upstream_rejected").ToResult().ExecuteAsync(http);
             return;
         }
         if (status is 401 or 403 or 407) log.LogError("upstream {Upstream} refused the gateway's credentials (status {Status})", upstream.Name, status);

@@ -1,11 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using FewShot.Access;
-using FewShot.Access.Http;
-using FewShot.Access.Keys;
 using FewShot.Cli.Infrastructure;
-using FewShot.Serving.Benchmark;
-using Microsoft.Extensions.DependencyInjection;
+using FewShot.Benchmarks;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -35,20 +31,7 @@ public sealed class GatewayBenchCommand : CliCommand
             Streams = Positive(parse.GetValue(streams), "--streams"),
             Threads = parse.GetValue(threads),
         };
-        using var folder = new TemporaryFolder();
-        var access = new AccessOptions
-        {
-            DatabasePath = Path.Combine(folder.Path, "access.db"),
-            OnAdminKeyCreated = _ => { },
-            IpRequestsPerMinute = 1_000_000,
-            MaxConcurrentGenerations = 1024,
-        };
-        var result = await GatewayBenchmark.RunAsync(modelFolder, options,
-            customize: b => b.Services.AddFewShotAccess(access),
-            guard: web => web.UseFewShotAccess(),
-            issueKey: async services => (await services.GetRequiredService<AccessRuntime>().Keys
-                .IssueAsync(new KeySpec("bench", null, [], [], new KeyLimits(BudgetTokens: KeyLimits.MaxBudget)), "bench", cancel)).Key,
-            new Progress<string>(context.Info), cancel);
+        var result = await GatewayBenchmark.RunAsync(modelFolder, options, new Progress<string>(context.Info), cancel);
         BenchOutput.Write(context, new JsonObject
         {
             ["added_p50_ms"] = result.AddedP50Ms,
@@ -73,14 +56,4 @@ public sealed class GatewayBenchCommand : CliCommand
     }
 
     static int Positive(int value, string name) => value > 0 ? value : throw new ArgumentException($"{name} must be positive, got {value}");
-
-    sealed class TemporaryFolder : IDisposable
-    {
-        public string Path { get; } = Directory.CreateTempSubdirectory("fewshot-bench-gateway-").FullName;
-        public void Dispose()
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-        }
-    }
 }
