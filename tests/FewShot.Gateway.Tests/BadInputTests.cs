@@ -40,6 +40,10 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task NeitherAModelNorAnUpstreamIsOneLineNamingModelAndExit2() =>
+        OneLineNaming(await ServeAsync(), "Serving:Model (--model)");
+
+    [Fact]
     public async Task AnUnknownUpstreamSettingIsOneLineNamingItAndExit2()
     {
         using var folder = new TempFolder();

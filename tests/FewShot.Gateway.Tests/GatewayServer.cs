@@ -52,7 +52,8 @@ public sealed class GatewayServer : IAsyncDisposable
     }
 
     /// <param name="settings">Serving:* settings, e.g. Serving:Upstreams:a:BaseUrl.</param>
-    public static async Task<GatewayServer> StartAsync(Dictionary<string, string?> settings, Action<AccessOptions>? access = null)
+    /// <param name="localModel">False: a gateway only, no --model.</param>
+    public static async Task<GatewayServer> StartAsync(Dictionary<string, string?> settings, Action<AccessOptions>? access = null, bool localModel = true)
     {
         var folder = new TempFolder();
         var logs = new ConcurrentQueue<string>();
@@ -62,6 +63,7 @@ public sealed class GatewayServer : IAsyncDisposable
             ["Serving:ModelName"] = LocalModel,
             ["Serving:Threads"] = "1",
         };
+        if (!localModel) overrides.Clear();
         foreach (var (k, v) in settings) overrides[k] = v;
         void Configure(AccessOptions options)
         {

@@ -24,6 +24,34 @@ public sealed class RelayTests(UpstreamFixture fixture)
     }
 
     [Fact]
+    public async Task WithoutAModelFolderTheServerIsAGatewayOnly()
+    {
+        await using var gateway = await GatewayServer.StartAsync(Requests.Upstream("main", fixture.Upstream.ApiUrl, model: "big"), localModel: false);
+        using var client = gateway.Client(await gateway.IssueAsync());
+        var list = await Requests.ObjectAsync(await client.GetAsync("v1/models"));
+        Assert.Equal(["big"], list["data"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        using var chat = await client.PostAsync("v1/chat/completions", Requests.Chat("big"));
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+        using var unknown = await client.PostAsync("v1/completions", Requests.Completion(GatewayServer.LocalModel));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        var health = JsonNode.Parse(await client.GetStringAsync("healthz"))!;
+        Assert.Equal("ok", health["status"]!.GetValue<string>());
+        Assert.Null(health["model"]);
+    }
+
+    [Fact]
+    public async Task FewshotServeWithOnlyAnUpstreamDiscoversItsModelsAndRelaysThem()
+    {
+        await using var gateway = await UpstreamProcess.ServeAsync(new TempFolder(), "--upstream", $"up={fixture.Upstream.ApiUrl}");
+        using var client = new HttpClient { BaseAddress = gateway.BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
+        var list = await Requests.ObjectAsync(await client.GetAsync("v1/models"));
+        Assert.Equal([UpstreamProcess.ModelName], list["data"]!.AsArray().Select(m => m!["id"]!.GetValue<string>()));
+        using var response = await client.PostAsync("v1/chat/completions", Requests.Chat(UpstreamProcess.ModelName, stream: true));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("[DONE]", (await Requests.EventsAsync(response))[^1]);
+    }
+
+    [Fact]
     public async Task ThePageModelIsListedFirstWhichIsTheModelThePageUses()
     {
         await using var gateway = await GatewayServer.StartAsync(Requests.Merge(Requests.Upstream("main", fixture.Upstream.ApiUrl, model: "big"),

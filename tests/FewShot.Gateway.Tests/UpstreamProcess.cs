@@ -35,7 +35,12 @@ public sealed class UpstreamProcess : IAsyncDisposable
         manual_seed(4321);
         using (var gpt = new Gpt(new GptConfig { VocabSize = 257, ContextLength = 512, Layers = 2, Heads = 2, Embedding = 64 }))
             ModelFolder.Save(gpt, new ByteTokenizer(), model);
+        return await ServeAsync(folder, "--model", model, "--max-sequences", "16", "--max-queue", "256");
+    }
 
+    /// <summary>`fewshot serve --open` with these arguments on a free loopback port, once /healthz answers 200.</summary>
+    public static async Task<UpstreamProcess> ServeAsync(TempFolder folder, params string[] args)
+    {
         var port = FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
@@ -43,8 +48,8 @@ public sealed class UpstreamProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--model", model, "--open", "--threads", "1",
-                     "--max-sequences", "16", "--max-queue", "256", "--urls", $"http://127.0.0.1:{port}" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--open", "--threads", "1", "--urls", $"http://127.0.0.1:{port}" }
+                     .Concat(args))
             start.ArgumentList.Add(arg);
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };

@@ -10,8 +10,7 @@ public sealed class ServingOptions
 {
     public const string Section = "Serving";
 
-    /// <summary>The model folder to serve (config.json, model.safetensors, tokenizer.json).</summary>
-    [Required(ErrorMessage = "Serving:Model (--model) is required")]
+    /// <summary>The model folder to serve (config.json, model.safetensors, tokenizer.json); may be empty when upstream model servers are given.</summary>
     public string Model { get; set; } = "";
 
     /// <summary>The name clients send as "model"; defaults to the folder's name.</summary>

@@ -17,6 +17,7 @@ public sealed class UpstreamRouter : BackgroundService
     volatile Dictionary<string, UpstreamRoute[]> routes = [];
 
     public IReadOnlyList<Upstream> Upstreams { get; }
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
 
     public UpstreamRouter(IReadOnlyDictionary<string, UpstreamSettings> settings, TimeProvider time, ILogger<UpstreamRouter> log)
     {

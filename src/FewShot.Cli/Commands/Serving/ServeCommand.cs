@@ -20,7 +20,7 @@ namespace FewShot.Cli.Commands.Serving;
 /// </summary>
 public sealed class ServeCommand : CliCommand
 {
-    readonly Option<string> model = CommonOptions.Model();
+    readonly Option<string?> model = new("--model") { Description = "Model folder to serve in-process (optional when upstream model servers are given)" };
     readonly Option<string> urls = new("--urls") { Description = "Addresses to listen on, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
     readonly Option<string?> config = new("--config") { Description = "Settings file (JSON with a \"Serving\" section)" };
     readonly Option<string?> modelName = new("--model-name") { Description = "Name clients send as \"model\" (default: the folder's name)" };
@@ -51,8 +51,9 @@ public sealed class ServeCommand : CliCommand
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
-        var overrides = new Dictionary<string, string?> { ["Serving:Model"] = parse.GetValue(model) };
+        var overrides = new Dictionary<string, string?>();
         void Set(string key, object? value) { if (value is not null) overrides["Serving:" + key] = value.ToString(); }
+        Set("Model", parse.GetValue(model));
         Set("ModelName", parse.GetValue(modelName));
         Set("PageModel", parse.GetValue(pageModel));
         Set("MaxConcurrentSequences", parse.GetValue(maxSequences));
@@ -81,8 +82,8 @@ public sealed class ServeCommand : CliCommand
         _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value;
         if (guarded) _ = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value;
         await app.StartAsync(cancel);
-        var served = app.Services.GetRequiredService<ServedModel>();
-        context.Info($"serving {served.Name} (context {served.ContextLength}) - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
+        var what = app.Services.GetService<ServedModel>() is { } served ? $"{served.Name} (context {served.ContextLength})" : "upstream models only";
+        context.Info($"serving {what} - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
         await app.WaitForShutdownAsync(cancel);
         return ExitCodes.Success;
     }
