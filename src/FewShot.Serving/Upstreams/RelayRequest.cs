@@ -20,7 +20,11 @@ public sealed class RelayRequest
     public required JsonObject Body { get; init; }
     public required string ClientModel { get; init; }
     public required UpstreamModel Model { get; init; }
+    /// <summary>The client asked for chat completions (and gets chat's shapes back).</summary>
     public required bool Chat { get; init; }
+    /// <summary>A chat for a base model: rendered with the mode's few-shot template and sent to the upstream's /v1/completions.</summary>
+    public required bool Templated { get; init; }
+    public string UpstreamPath => Chat && !Templated ? "chat/completions" : "completions";
     public required bool Stream { get; init; }
     public required bool IncludeUsage { get; init; }
     public required int MaxTokens { get; init; }
@@ -55,18 +59,18 @@ public sealed class RelayRequest
 
         var mode = RequestBody.OptionalString(body, "mode");
         body.Remove("mode");
+        ChatMode? chatMode = null;
+        if (mode is not null && !modes.TryGet(mode, out chatMode))
+            throw ApiException.Invalid($"Unknown mode '{mode}' (available: {string.Join(", ", modes.All.Select(m => m.Id))}).", "mode", "invalid_value");
+        var templated = chat && !model.Chat;
+        if (templated) RenderFewShot(body, chatMode ?? modes.Default, maxTokens);
         Lazy<int> promptTokens;
         int promptBound, choices = n;
-        if (chat)
+        if (chat && !templated)
         {
             var messages = OpenAiRequests.Messages(body); // validates roles and content
-            if (mode is not null)
-            {
-                if (!modes.TryGet(mode, out var chatMode))
-                    throw ApiException.Invalid($"Unknown mode '{mode}' (available: {string.Join(", ", modes.All.Select(m => m.Id))}).", "mode", "invalid_value");
-                if (!messages.Any(m => m.Role == Microsoft.Extensions.AI.ChatRole.System))
-                    body["messages"]!.AsArray().Insert(0, new JsonObject { ["role"] = "system", ["content"] = chatMode.Description });
-            }
+            if (chatMode is not null && !messages.Any(m => m.Role == Microsoft.Extensions.AI.ChatRole.System))
+                body["messages"]!.AsArray().Insert(0, new JsonObject { ["role"] = "system", ["content"] = chatMode.Description });
             var sent = OpenAiRequests.Messages(body); // with the mode's system message
             // OpenAI's count: each message costs its content plus a few tokens of framing, and the reply is primed with 3.
             promptTokens = new(() => 3 + sent.Sum(m => 4 + Count(m.Text)));
@@ -81,9 +85,28 @@ public sealed class RelayRequest
         }
         return new RelayRequest
         {
-            Body = body, ClientModel = clientModel, Model = model, Chat = chat, Stream = stream, IncludeUsage = includeUsage,
+            Body = body, ClientModel = clientModel, Model = model, Chat = chat, Templated = templated, Stream = stream, IncludeUsage = includeUsage,
             MaxTokens = maxTokens, Choices = choices, PromptCount = promptTokens, PromptBound = promptBound, Mode = mode,
         };
+    }
+
+    /// <summary>
+    /// Turns a chat into a completion for a base model, the way the in-process model is served: the mode's description,
+    /// demonstrations and the conversation in its turn markers (<see cref="ChatPromptBuilder"/>), stopping at the next turn.
+    /// </summary>
+    static void RenderFewShot(JsonObject body, ChatMode mode, int maxTokens)
+    {
+        var messages = OpenAiRequests.Messages(body);
+        var system = messages.Where(m => m.Role == Microsoft.Extensions.AI.ChatRole.System).Select(m => m.Text).Where(t => !string.IsNullOrWhiteSpace(t)).ToList();
+        var turns = messages.Where(m => m.Role == Microsoft.Extensions.AI.ChatRole.User || m.Role == Microsoft.Extensions.AI.ChatRole.Assistant)
+            .Select(m => new ChatTurn(m.Role == Microsoft.Extensions.AI.ChatRole.User, m.Text ?? "")).ToList();
+        if (turns.Count == 0) throw ApiException.Invalid("messages must contain at least one user or assistant message.", "messages", "invalid_value");
+        var stops = mode.TurnStops.Concat(RequestBody.Stop(body)).Distinct().Take(4).ToArray();
+        body.Remove("messages");
+        body["prompt"] = ChatPromptBuilder.Build(mode, system.Count > 0 ? string.Join("\n", system) : null, turns, maxTokens, int.MaxValue - maxTokens, Tokenizer).Text;
+        body["stop"] = new JsonArray([.. stops.Select(s => (JsonNode)s)]);
+        body["temperature"] ??= mode.Temperature;
+        body["top_p"] ??= mode.TopP;
     }
 
     /// <summary>Token counts of "prompt" (<paramref name="count"/> for text): a string, an array of strings, an array of token ids or of such arrays.</summary>
@@ -116,9 +139,23 @@ public sealed class RelayRequest
     }
 
     /// <summary>The generated text in one choice of a response or a chunk (chat: message or delta content; completions: text).</summary>
-    public string? Text(JsonNode? choice) => Chat
+    public string? Text(JsonNode? choice) => Chat && !Templated
         ? (choice?["delta"] ?? choice?["message"])?["content"] is JsonValue c && c.GetValueKind() == JsonValueKind.String ? c.GetValue<string>() : null
         : choice?["text"] is JsonValue t && t.GetValueKind() == JsonValueKind.String ? t.GetValue<string>() : null;
+
+    /// <summary>A completion's choices in chat's shape (a templated chat): the text as the assistant's message, or as a stream's delta.</summary>
+    public JsonArray ChatChoices(JsonArray choices, bool delta, bool firstText) => [.. choices.Select(c =>
+    {
+        var text = Text(c) ?? "";
+        if (firstText || !delta) text = delta ? text.TrimStart() : text.Trim();
+        return (JsonNode)new JsonObject
+        {
+            ["index"] = c?["index"]?.DeepClone() ?? 0,
+            [delta ? "delta" : "message"] = delta ? new JsonObject { ["content"] = text } : new JsonObject { ["role"] = "assistant", ["content"] = text },
+            ["logprobs"] = null,
+            ["finish_reason"] = c?["finish_reason"]?.DeepClone(),
+        };
+    })];
 
     /// <summary>An upstream's usage object as (prompt, completion), or null when it is missing or not numbers.</summary>
     public static (int Prompt, int Completion)? Usage(JsonNode? usage)

@@ -19,6 +19,7 @@ sealed class StreamRelay(HttpContext http, RelayRequest request, Upstream upstre
     (int Prompt, int Completion)? usage;
     bool usageSent;
     long contentChunks;
+    bool textSent;
 
     public async Task<UpstreamFailure?> RunAsync(HttpResponseMessage response, CancellationTokenSource watch, long started)
     {
@@ -135,7 +136,10 @@ sealed class StreamRelay(HttpContext http, RelayRequest request, Upstream upstre
             }
             if (!request.IncludeUsage) chunk.Remove("usage");
             else if (reported is not null) usageSent = true;
+            if (request.Templated) chunk["choices"] = request.ChatChoices(choices, delta: true, firstText: !textSent);
+            textSent |= request.Delivered.Length > 0;
         }
+        if (request.Templated) chunk["object"] = "chat.completion.chunk";
         chunk["id"] = request.Id;
         chunk["model"] = request.ClientModel;
         await SendAsync(chunk);

@@ -120,7 +120,7 @@ public sealed class UpstreamRelay(UpstreamRouter router, IGenerationGate gate, C
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         watch.CancelAfter(TimeSpan.FromSeconds(settings.FirstByteTimeoutSeconds));
         var started = Stopwatch.GetTimestamp();
-        using var message = upstream.Request(HttpMethod.Post, request.Chat ? "chat/completions" : "completions", request.Content(route.Model));
+        using var message = upstream.Request(HttpMethod.Post, request.UpstreamPath, request.Content(route.Model));
         HttpResponseMessage response;
         try { response = await upstream.Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, watch.Token); }
         catch (OperationCanceledException) when (!http.RequestAborted.IsCancellationRequested) { return Failed(upstream, "timeout", UpstreamFailure.FirstByteTimeout); }
@@ -217,6 +217,11 @@ public sealed class UpstreamRelay(UpstreamRouter router, IGenerationGate gate, C
         }
         json["id"] = request.Id;
         json["model"] = request.ClientModel;
+        if (request.Templated)
+        {
+            json["object"] = "chat.completion";
+            json["choices"] = request.ChatChoices(choices, delta: false, firstText: true);
+        }
         upstream.Stats.Count("ok");
         upstream.Breaker.Success();
         http.Response.StatusCode = StatusCodes.Status200OK;
