@@ -65,7 +65,8 @@ public sealed class Upstream : IDisposable
     {
         var request = new HttpRequestMessage(method, new Uri(ApiBase, path)) { Content = content, Version = HttpVersion.Version11 };
         if (apiKey is { Length: > 0 }) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(path.Length > 0 ? "application/json" : "*/*"));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         return request;
     }
 
