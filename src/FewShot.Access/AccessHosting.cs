@@ -15,8 +15,8 @@ public static class AccessHosting
 {
     /// <summary>
     /// Binds <see cref="AccessOptions"/> from the "Access" section, then <paramref name="configure"/> (what only code can
-    /// set: callbacks, the clock), validated when the host starts. Registers the store (SQLite at
-    /// <see cref="AccessOptions.DatabasePath"/> unless an <see cref="IAccessStore"/> is already registered), the access
+    /// set: callbacks, the clock), validated when the host starts. Registers the store (<see cref="AccessOptions.Store"/>, else
+    /// SQLite at <see cref="AccessOptions.DatabasePath"/>, unless an <see cref="IAccessStore"/> is already registered), the access
     /// runtime, the start-up and rotation services, and replaces the server's <see cref="IGenerationGate"/>.
     /// </summary>
     public static IServiceCollection AddFewShotAccess(this IServiceCollection services, Action<AccessOptions>? configure = null)
@@ -27,8 +27,9 @@ public static class AccessHosting
             .Validate(o => o.LockoutFirst > TimeSpan.Zero && o.LockoutMax >= o.LockoutFirst && o.LockoutWindow > TimeSpan.Zero,
                 "Access:LockoutFirst, LockoutMax and LockoutWindow must be positive, LockoutMax at least LockoutFirst")
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AccessOptions>, StoreValidation>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AccessOptions>>().Value);
-        services.TryAddSingleton<IAccessStore>(sp => new SqliteAccessStore(sp.GetRequiredService<AccessOptions>().DatabasePath));
+        services.TryAddSingleton<IAccessStore>(sp => StoreLocation.From(sp.GetRequiredService<AccessOptions>()).Open());
         services.AddSingleton(sp => new AccessRuntime(sp.GetRequiredService<AccessOptions>(), sp.GetRequiredService<IAccessStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FewShot.Access")));
         services.AddSingleton(sp => sp.GetRequiredService<AccessRuntime>().Metrics);
         services.AddSingleton<FewShot.Serving.Observability.IMetricsSource>(sp => sp.GetRequiredService<AccessMetrics>());
@@ -37,6 +38,16 @@ public static class AccessHosting
         services.AddSingleton<PublicKeyRotationService>();
         services.AddHostedService(sp => sp.GetRequiredService<PublicKeyRotationService>());
         return services;
+    }
+
+    /// <summary>A malformed Access:Store fails at start with its own one-line reason, before anything is opened or written.</summary>
+    sealed class StoreValidation : IValidateOptions<AccessOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, AccessOptions options)
+        {
+            try { StoreLocation.From(options); return ValidateOptionsResult.Success; }
+            catch (FormatException e) { return ValidateOptionsResult.Fail(e.Message); }
+        }
     }
 
     /// <summary>The firewall and key check; call early, before static files and the API routes.</summary>

@@ -12,8 +12,12 @@ public sealed class AccessOptions
 {
     public const string Section = "Access";
 
-    /// <summary>The SQLite file with keys, usage and the audit log (shared with `fewshot keys` through --db).</summary>
+    /// <summary>The SQLite file with keys, usage and the audit log (shared with `fewshot keys` through --db), unless <see cref="Store"/> is set.</summary>
     public string DatabasePath { get; set; } = DefaultDatabasePath();
+
+    /// <summary>Where keys, usage and the audit log live: "sqlite:PATH" or "postgres://USER:PASSWORD@HOST:PORT/DATABASE" (several
+    /// instances share one); null: the SQLite file at <see cref="DatabasePath"/>. See docs/deploy.md.</summary>
+    public string? Store { get; set; }
 
     /// <summary>An fsa-… admin key chosen by the operator; null: create one on first start and print it once.</summary>
     public string? AdminKey { get; set; }

@@ -43,6 +43,8 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         public required long Tokens { get; init; }
         public long Micros { get; init; }
         public required DateTimeOffset At { get; init; }
+        /// <summary>Unique per request; the ledger row carries it, so the row is stored once however often it is written.</summary>
+        public string RequestId { get; init; } = Guid.NewGuid().ToString("N");
         internal int settled;
     }
 

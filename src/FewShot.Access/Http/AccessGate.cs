@@ -135,7 +135,7 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             {
                 var (p, c) = (Interlocked.Read(ref prompt), Interlocked.Read(ref completion));
                 budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue),
-                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated)));
+                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated), reservation.RequestId));
             }
             finally { slot.Dispose(); }
             return ValueTask.CompletedTask;

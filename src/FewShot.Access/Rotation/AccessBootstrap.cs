@@ -24,7 +24,7 @@ public sealed class AccessBootstrap(AccessRuntime access, ILogger<AccessBootstra
             }
             else log.LogWarning("A new admin key was created (shown once, store it now): {AdminKey}", created);
         }
-        log.LogInformation("Access control on: keys in {Database}", access.Options.DatabasePath);
+        log.LogInformation("Access control on: keys in {Store}", Storage.StoreLocation.From(access.Options).Describe());
     }
 
     /// <summary>Writes the last charges to the store before the server exits.</summary>

@@ -8,9 +8,10 @@ public sealed record KeyMatch(KeyRecord Key, bool IsPrevious);
 /// <summary>
 /// Tokens one request used, charged to a key at a time; <see cref="CostMicros"/> at the model's price (0: free),
 /// <see cref="Upstream"/> the model server that answered (null: in-process), <see cref="Estimated"/> when the counts are ours.
+/// A row with a <see cref="RequestId"/> is stored once however often it is recorded (a retried write never double-counts).
 /// </summary>
 public sealed record UsageRecord(string KeyId, DateTimeOffset At, string Model, int PromptTokens, int CompletionTokens,
-    long CostMicros = 0, string? Upstream = null, bool Estimated = false)
+    long CostMicros = 0, string? Upstream = null, bool Estimated = false, string? RequestId = null)
 {
     public long Total => (long)PromptTokens + CompletionTokens;
 }
@@ -28,9 +29,9 @@ public sealed record UsageGroup(string Name, long Requests, long PromptTokens, l
 public sealed record AuditEntry(DateTimeOffset At, string Event, string? KeyId, string? ClientIp, string Detail);
 
 /// <summary>
-/// Where keys, usage and the audit log live. SQLite by default (<see cref="SqliteAccessStore"/>); a server database can
-/// implement this when several server instances must share keys and usage. Budgets are enforced in memory on top of
-/// <see cref="SumUsageAsync"/>, so one process owns the live balance (see docs/security.md).
+/// Where keys, usage and the audit log live: SQLite by default (<see cref="SqliteAccessStore"/>), PostgreSQL when several
+/// server instances share keys and usage (<see cref="PostgresAccessStore"/>), chosen by Access:Store (<see cref="StoreLocation"/>).
+/// Budgets are enforced in memory on top of <see cref="SumUsageAsync"/> (see docs/security.md and docs/deploy.md).
 /// </summary>
 public interface IAccessStore
 {
@@ -45,7 +46,7 @@ public interface IAccessStore
     Task<KeyMatch?> FindKeyByHashAsync(byte[] hash, CancellationToken cancel = default);
     Task<IReadOnlyList<KeyRecord>> ListKeysAsync(CancellationToken cancel = default);
 
-    /// <summary>Appends usage rows in one transaction.</summary>
+    /// <summary>Appends usage rows in one transaction; a row whose request id is already stored is skipped.</summary>
     Task RecordUsageAsync(IReadOnlyList<UsageRecord> usage, CancellationToken cancel = default);
     /// <summary>Tokens charged since a time: to one key, or to all keys when <paramref name="keyId"/> is null.</summary>
     Task<long> SumUsageAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default);

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using FewShot.Access.Keys;
 using Microsoft.Data.Sqlite;
 
@@ -55,8 +54,9 @@ public sealed class SqliteAccessStore : IAccessStore
         using (var info = Command(connection, "SELECT name FROM pragma_table_info('usage')"))
         using (var reader = info.ExecuteReader())
             while (reader.Read()) columns.Add(reader.GetString(0));
-        foreach (var (name, type) in new[] { ("cost_micros", "INTEGER NOT NULL DEFAULT 0"), ("upstream", "TEXT"), ("estimated", "INTEGER NOT NULL DEFAULT 0") })
+        foreach (var (name, type) in new[] { ("cost_micros", "INTEGER NOT NULL DEFAULT 0"), ("upstream", "TEXT"), ("estimated", "INTEGER NOT NULL DEFAULT 0"), ("request_id", "TEXT") })
             if (!columns.Contains(name)) Execute(connection, $"ALTER TABLE usage ADD COLUMN {name} {type};");
+        Execute(connection, "CREATE UNIQUE INDEX IF NOT EXISTS usage_request ON usage(request_id) WHERE request_id IS NOT NULL;");
     }
 
     /// <summary>A pooled connection; SQLite's busy timeout comes from the connection string (DefaultTimeout).</summary>
@@ -113,71 +113,37 @@ public sealed class SqliteAccessStore : IAccessStore
         return await GetSettingAsync(name, cancel) ?? value;
     }
 
-    const string KeyColumns = "id, kind, label, hash, hint, created_at, expires_at, revoked_at, models, modes, limits, previous_hash, previous_valid_until, rotated_at";
+    public Task InsertKeyAsync(KeyRecord key, CancellationToken cancel = default) => WriteAsync(KeyRows.Insert, cancel, KeyRows.Parameters(key));
 
-    public Task InsertKeyAsync(KeyRecord key, CancellationToken cancel = default) =>
-        WriteAsync($"INSERT INTO keys({KeyColumns}) VALUES($id, $kind, $label, $hash, $hint, $created, $expires, $revoked, $models, $modes, $limits, $prev, $prevUntil, $rotated)",
-            cancel, KeyParameters(key));
-
-    public Task UpdateKeyAsync(KeyRecord key, CancellationToken cancel = default) =>
-        WriteAsync("""
-            UPDATE keys SET kind = $kind, label = $label, hash = $hash, hint = $hint, created_at = $created, expires_at = $expires,
-                revoked_at = $revoked, models = $models, modes = $modes, limits = $limits, previous_hash = $prev,
-                previous_valid_until = $prevUntil, rotated_at = $rotated WHERE id = $id
-            """, cancel, KeyParameters(key));
-
-    static (string, object?)[] KeyParameters(KeyRecord key) =>
-    [
-        ("$id", key.Id), ("$kind", key.Kind.ToString()), ("$label", key.Label), ("$hash", key.Hash), ("$hint", key.Hint),
-        ("$created", Unix(key.CreatedAt)), ("$expires", Unix(key.ExpiresAt)), ("$revoked", Unix(key.RevokedAt)),
-        ("$models", JsonSerializer.Serialize(key.Models)), ("$modes", JsonSerializer.Serialize(key.Modes)),
-        ("$limits", JsonSerializer.Serialize(key.Limits)), ("$prev", key.PreviousHash), ("$prevUntil", Unix(key.PreviousValidUntil)),
-        ("$rotated", Unix(key.RotatedAt)),
-    ];
+    public Task UpdateKeyAsync(KeyRecord key, CancellationToken cancel = default) => WriteAsync(KeyRows.Update, cancel, KeyRows.Parameters(key));
 
     public Task<KeyRecord?> GetKeyAsync(string id, CancellationToken cancel = default)
     {
         using var connection = Open();
-        using var command = Command(connection, $"SELECT {KeyColumns} FROM keys WHERE id = $id", ("$id", id));
+        using var command = Command(connection, $"SELECT {KeyRows.Columns} FROM keys WHERE id = $id", ("$id", id));
         using var reader = command.ExecuteReader();
-        return Task.FromResult(reader.Read() ? ReadKey(reader) : null);
+        return Task.FromResult(reader.Read() ? KeyRows.Read(reader) : null);
     }
 
     public Task<KeyMatch?> FindKeyByHashAsync(byte[] hash, CancellationToken cancel = default)
     {
         using var connection = Open();
-        using var command = Command(connection, $"SELECT {KeyColumns} FROM keys WHERE hash = $h OR previous_hash = $h LIMIT 1", ("$h", hash));
+        using var command = Command(connection, $"SELECT {KeyRows.Columns} FROM keys WHERE hash = $h OR previous_hash = $h LIMIT 1", ("$h", hash));
         using var reader = command.ExecuteReader();
         if (!reader.Read()) return Task.FromResult<KeyMatch?>(null);
-        var key = ReadKey(reader);
-        return Task.FromResult<KeyMatch?>(new KeyMatch(key, IsPrevious: key.Hash is null || !key.Hash.AsSpan().SequenceEqual(hash)));
+        var key = KeyRows.Read(reader);
+        return Task.FromResult<KeyMatch?>(KeyRows.Match(key, hash));
     }
 
     public Task<IReadOnlyList<KeyRecord>> ListKeysAsync(CancellationToken cancel = default)
     {
         using var connection = Open();
-        using var command = Command(connection, $"SELECT {KeyColumns} FROM keys ORDER BY created_at, id");
+        using var command = Command(connection, $"SELECT {KeyRows.Columns} FROM keys ORDER BY created_at, id");
         using var reader = command.ExecuteReader();
         var keys = new List<KeyRecord>();
-        while (reader.Read()) keys.Add(ReadKey(reader));
+        while (reader.Read()) keys.Add(KeyRows.Read(reader));
         return Task.FromResult<IReadOnlyList<KeyRecord>>(keys);
     }
-
-    static KeyRecord ReadKey(SqliteDataReader r) => new(
-        Id: r.GetString(0),
-        Kind: Enum.Parse<KeyKind>(r.GetString(1)),
-        Label: r.GetString(2),
-        Hash: r.IsDBNull(3) ? null : (byte[])r[3],
-        Hint: r.GetString(4),
-        CreatedAt: FromUnix(r.GetInt64(5)),
-        ExpiresAt: r.IsDBNull(6) ? null : FromUnix(r.GetInt64(6)),
-        RevokedAt: r.IsDBNull(7) ? null : FromUnix(r.GetInt64(7)),
-        Models: JsonSerializer.Deserialize<string[]>(r.GetString(8)) ?? [],
-        Modes: JsonSerializer.Deserialize<string[]>(r.GetString(9)) ?? [],
-        Limits: JsonSerializer.Deserialize<KeyLimits>(r.GetString(10)) ?? KeyLimits.None,
-        PreviousHash: r.IsDBNull(11) ? null : (byte[])r[11],
-        PreviousValidUntil: r.IsDBNull(12) ? null : FromUnix(r.GetInt64(12)),
-        RotatedAt: r.IsDBNull(13) ? null : FromUnix(r.GetInt64(13)));
 
     public async Task RecordUsageAsync(IReadOnlyList<UsageRecord> usage, CancellationToken cancel = default)
     {
@@ -187,9 +153,9 @@ public sealed class SqliteAccessStore : IAccessStore
             using var connection = Open(write: true);
             using var transaction = connection.BeginTransaction();
             using var command = Command(connection, """
-                INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated)
-                VALUES($k, $at, $m, $p, $c, $cost, $u, $e)
-                """, ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0), ("$cost", 0L), ("$u", null), ("$e", 0));
+                INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated, request_id)
+                VALUES($k, $at, $m, $p, $c, $cost, $u, $e, $r) ON CONFLICT DO NOTHING
+                """, ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0), ("$cost", 0L), ("$u", null), ("$e", 0), ("$r", null));
             command.Transaction = transaction;
             foreach (var u in usage)
             {
@@ -201,6 +167,7 @@ public sealed class SqliteAccessStore : IAccessStore
                 command.Parameters["$cost"].Value = u.CostMicros;
                 command.Parameters["$u"].Value = (object?)u.Upstream ?? DBNull.Value;
                 command.Parameters["$e"].Value = u.Estimated ? 1 : 0;
+                command.Parameters["$r"].Value = (object?)u.RequestId ?? DBNull.Value;
                 command.ExecuteNonQuery();
             }
             transaction.Commit();

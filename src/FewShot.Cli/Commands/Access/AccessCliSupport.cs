@@ -11,13 +11,19 @@ static class AccessCliSupport
 {
     public static Option<string> Database() => new("--db")
     {
-        Description = "The access database (the same file `fewshot serve --db` uses)",
+        Description = "The access database: a SQLite file (the one `fewshot serve --db` uses), sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (`serve --store`)",
         DefaultValueFactory = _ => AccessOptions.DefaultDatabasePath(),
     };
 
     /// <summary>Opens the store; a missing database is an error for every command but issue (which creates it).</summary>
     public static KeyService Open(string path, bool create = false)
     {
+        if (path.Contains("://", StringComparison.Ordinal) || path.StartsWith("sqlite:", StringComparison.OrdinalIgnoreCase))
+        {
+            var location = StoreLocation.Parse(path, "--db");
+            if (!location.IsPostgres) return Open(location.SqlitePath!, create);
+            return new KeyService(location.Open(), TimeProvider.System);
+        }
         if (!create && !File.Exists(path))
             throw new FileNotFoundException($"{path}: no access database here (issue a key or start `fewshot serve` first, or pass --db)");
         return new KeyService(new SqliteAccessStore(path), TimeProvider.System);
