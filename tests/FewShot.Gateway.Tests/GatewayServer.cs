@@ -42,6 +42,7 @@ public sealed class GatewayServer : IAsyncDisposable
     public Uri BaseUrl { get; }
     public AccessRuntime Access => App.Services.GetRequiredService<AccessRuntime>();
     public ConcurrentQueue<string> Logs { get; }
+    public string DatabasePath => folder.File("access.db");
 
     GatewayServer(WebApplication app, Uri baseUrl, TempFolder folder, ConcurrentQueue<string> logs)
     {
