@@ -119,4 +119,19 @@ public sealed class BadInputTests : IDisposable
         AssertOneLineError(Cli.Run("serve", "--model", model, "--config", settings, "--urls", "http://127.0.0.1:0"), "IpRequestsPerMinute");
         Assert.False(File.Exists(database));   // nothing written
     }
+
+    /// <summary>A malformed store location, on the command line or in the settings file, is named before anything is opened or written.</summary>
+    [Fact]
+    public void AMalformedStoreIsNamedWithoutItsPasswordAndNothingIsWritten()
+    {
+        var model = Path.Combine(temp.Path, "model");
+        Assert.Equal(0, Cli.Run("import-hf", TestPaths.Fixture("gpt2-tiny"), "--out", model).ExitCode);
+        var database = Path.Combine(temp.Path, "access.db");
+        var flag = Cli.Run("serve", "--model", model, "--db", database, "--store", "postgres://fewshot:hunter2@db.internal:5432/", "--urls", "http://127.0.0.1:0");
+        AssertOneLineError(flag, "Access:Store");
+        Assert.DoesNotContain("hunter2", flag.Stderr);
+        var settings = Write("store.json", $$$"""{"Access": {"Store": "mysql://db.internal/access", "DatabasePath": "{{{database}}}"}}""");
+        AssertOneLineError(Cli.Run("serve", "--model", model, "--config", settings, "--urls", "http://127.0.0.1:0"), "Access:Store");
+        Assert.False(File.Exists(database));
+    }
 }
