@@ -21,7 +21,7 @@ public sealed class EvalCommand : CliCommand
 {
     readonly Option<string?> model = new("--model") { Description = "Model folder (config.json, model.safetensors, tokenizer.json); or evaluate a served model with --api" };
     readonly ApiModelOptions api = new();
-    readonly Option<string> tasks = new("--tasks") { Description = $"Comma-separated task names or task files; groups: {string.Join(", ", BuiltInTasks.Groups)}", DefaultValueFactory = _ => "synthetic" };
+    readonly Option<string> tasks = new("--tasks") { Description = $"Comma-separated task names, task files, or JSONL files of {{\"context\", \"completion\"}} lines (GPT-3's released synthetic tasks); groups: {string.Join(", ", BuiltInTasks.Groups)}", DefaultValueFactory = _ => "synthetic" };
     readonly Option<string?> shots = new("--shots") { Description = "Comma-separated K values, e.g. 0,1,10 (default: 0, 1 and each task's K)" };
     readonly Option<int> seed = new("--seed") { Description = "Seed for drawing demonstrations", DefaultValueFactory = _ => 1234 };
     readonly Option<int?> limit = new("--limit") { Description = "Evaluate only the first N documents of each split" };
