@@ -207,6 +207,19 @@ public sealed class ApiEvalTests : IDisposable
             Assert.True(Math.Abs(value - got[key]) <= 1e-9 || double.IsNaN(value) && double.IsNaN(got[key]), $"{key}: direct {value}, proxied {got[key]}");
     }
 
+    [Fact]
+    public void BenchEvalApiComparesScoringThroughTheServerWithInProcessScoring()
+    {
+        var result = Cli.Run("bench", "eval", "--api", "--questions", "4", "--json");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var json = result.Json;
+        Assert.True(json.GetProperty("in_process_questions_per_second").GetDouble() > 0);
+        Assert.True(json.GetProperty("api_questions_per_second").GetDouble() > 0);
+        Assert.True(json.GetProperty("ratio").GetDouble() > 0);
+        Assert.InRange(json.GetProperty("max_abs_difference").GetDouble(), 0, 1e-4); // the same scores both ways
+        Assert.Equal(4, json.GetProperty("settings").GetProperty("questions").GetInt32());
+    }
+
     // task|mode|shots|split|subset|metric -> value
     static Dictionary<string, double> Rows(string folder)
     {
