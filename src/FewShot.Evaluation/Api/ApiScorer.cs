@@ -12,7 +12,10 @@ namespace FewShot.Evaluation.Api;
 /// question's choices always together, so a server can share their context), requests run concurrently through
 /// <see cref="ApiClient"/>. Generation is completions at temperature 0 with the task's stop sequences.
 /// </summary>
-public sealed class ApiScorer(ApiClient client, ITokenizer tokenizer, int contextLength, long parameters = 0, int promptsPerRequest = 32) : ITokenScorer
+/// <param name="scoringMaxTokens">max_tokens sent with echo when scoring: 0 as GPT-3's API took it (and FewShot does);
+/// 1 for servers that refuse 0 (vLLM) - the token generated after the prompt is then ignored.</param>
+public sealed class ApiScorer(ApiClient client, ITokenizer tokenizer, int contextLength, long parameters = 0, int promptsPerRequest = 32,
+    int scoringMaxTokens = 0) : ITokenScorer
 {
     public int ContextLength => contextLength;
     public ScorerDescription Description => new(parameters, 0, 0, client.Endpoint.Display);
@@ -115,7 +118,7 @@ public sealed class ApiScorer(ApiClient client, ITokenizer tokenizer, int contex
         var request = new JsonObject
         {
             ["prompt"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonArray([.. r.Context.Concat(r.Continuation).Select(t => (JsonNode)t)]))]),
-            ["max_tokens"] = 0,
+            ["max_tokens"] = scoringMaxTokens,
             ["echo"] = true,
             ["logprobs"] = 1,
             ["temperature"] = 0,
@@ -132,13 +135,13 @@ public sealed class ApiScorer(ApiClient client, ITokenizer tokenizer, int contex
             var length = context.Length + continuation.Length;
             if (tokens is null || tops is null || tokens.Count < length)
                 throw new InvalidDataException(
-                    $"{client.Endpoint.Display}: the API returned no prompt log-probabilities (choices[].logprobs.token_logprobs with echo and max_tokens 0), " +
+                    $"{client.Endpoint.Display}: the API returned no prompt log-probabilities (choices[].logprobs.token_logprobs with echo and max_tokens {scoringMaxTokens}), " +
                     "so it cannot score loglikelihood, multiple-choice or perplexity tasks; generation tasks (generate_until) still work");
-            // The continuation's tokens are the last ones (a server may echo more, e.g. a token it prepends).
+            // The echo starts with the prompt's first token; the continuation ends the prompt (a generated token may follow).
             double sum = 0;
             var greedy = true;
             var best = new System.Text.StringBuilder();
-            for (var t = tokens.Count - continuation.Length; t < tokens.Count; t++)
+            for (var t = context.Length; t < length; t++)
             {
                 var own = tokens[t] is JsonValue v && v.TryGetValue<double>(out var x) ? x
                     : throw new InvalidDataException($"{client.Endpoint.Display}: token_logprobs[{t}] is not a number");

@@ -5,9 +5,6 @@ using FewShot.Model;
 using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;
 using FewShot.Serving.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace FewShot.Cli.Commands.Evaluation;
@@ -50,8 +47,7 @@ static class ApiEvalBenchmark
                 ["Serving:Model"] = modelFolder, ["Serving:Threads"] = settings.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }, urls: ["http://127.0.0.1:0"], customize: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
             await server.StartAsync(cancel);
-            var address = server.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            using var client = new ApiClient(new ApiEndpoint(new Uri(address.TrimEnd('/') + "/v1"), "bench-model"), settings.Concurrency);
+            using var client = new ApiClient(new ApiEndpoint(new Uri(server.Address(), "v1"), "bench-model"), settings.Concurrency);
             var api = new ApiScorer(client, new ByteTokenizer(), settings.ContextLength, promptsPerRequest: settings.PromptsPerRequest);
             var local = new GptScorer(model, new ByteTokenizer());
             TorchSharp.torch.set_num_threads(settings.Threads);
