@@ -127,6 +127,11 @@ public sealed class ApiEvalTests : IDisposable
         Assert.Equal(baseUrl, model.GetProperty("base_url").GetString());
         foreach (var file in Directory.GetFiles(remote)) Assert.DoesNotContain("sk-test-secret", File.ReadAllText(file));
         Assert.DoesNotContain("sk-test-secret", api.Stdout + api.Stderr);
+
+        // The plots draw from an API run's results as from any other.
+        var plots = Cli.Run("eval", "plot", remote, "--out", Path.Combine(temp.Path, "plots"));
+        Assert.True(plots.ExitCode == 0, plots.ToString());
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(temp.Path, "plots"), "*.png"));
     }
 
     // A real server on loopback that answers completions through `handle`.
