@@ -86,6 +86,22 @@ public sealed class CompletionsApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task ManyPromptsShareForwardPassesInsteadOfOnePassEach()
+    {
+        var scheduler = Server.Get<FewShot.Serving.Engine.BatchScheduler>();
+        // Twelve choices after one long shared context: the context once, then all twelve endings together.
+        var context = "A long shared few-shot context, the same for every choice of the question. Answer:";
+        var choices = Enumerable.Range(0, 12).Select(i => $"{context} choice number {i}").ToArray();
+        var before = scheduler.ScoringPasses;
+        await Post(new { model = TinyModel.Name, prompt = choices, echo = true, logprobs = 0, max_tokens = 0 });
+        Assert.Equal(2, scheduler.ScoringPasses - before);
+        // Ten unrelated short prompts: one right-padded pass.
+        before = scheduler.ScoringPasses;
+        await Post(new { model = TinyModel.Name, prompt = Enumerable.Range(0, 10).Select(i => new string((char)('a' + i), 3 + i)).ToArray(), echo = true, logprobs = 0, max_tokens = 0 });
+        Assert.Equal(1, scheduler.ScoringPasses - before);
+    }
+
+    [Fact]
     public async Task TokenIdPromptsAndListsOfThemAreScoredLikeText()
     {
         var one = Bytes("token ids in, log-probabilities out");

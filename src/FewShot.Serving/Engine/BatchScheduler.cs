@@ -51,6 +51,9 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     public int QueueDepth => Volatile.Read(ref queued);
     public int ActiveSequences { get; private set; }
     public long Steps => Interlocked.Read(ref steps);
+    /// <summary>Forward passes run to score prompts (echo with logprobs) so far: many prompts share each.</summary>
+    public long ScoringPasses => Interlocked.Read(ref scoringPasses);
+    long scoringPasses;
     public int MaxConcurrentSequences => options.MaxConcurrentSequences;
 
     /// <summary>The most recent cancellations (up to 256), oldest first.</summary>
@@ -169,7 +172,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         try
         {
             using var scope = NewDisposeScope();
-            var scored = PromptScorer.Score(served.Model, job.Prompts, job.Top, options.ScoringTokenBudget);
+            var scored = PromptScorer.Score(served.Model, job.Prompts, job.Top, options.ScoringTokenBudget, () => Interlocked.Increment(ref scoringPasses));
             metrics.AddPromptTokens(job.Prompts.Sum(p => p.Length));
             job.Complete(scored);
         }

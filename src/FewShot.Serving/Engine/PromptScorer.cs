@@ -12,8 +12,8 @@ namespace FewShot.Serving.Engine;
 /// </summary>
 public static class PromptScorer
 {
-    /// <summary>One entry per prompt token; the first token's log-probability is null.</summary>
-    public static TokenLogprob[][] Score(Gpt model, IReadOnlyList<int[]> prompts, int top, int tokenBudget)
+    /// <summary>One entry per prompt token; the first token's log-probability is null. <paramref name="onForward"/> is told of each forward pass.</summary>
+    public static TokenLogprob[][] Score(Gpt model, IReadOnlyList<int[]> prompts, int top, int tokenBudget, Action? onForward = null)
     {
         var results = new TokenLogprob[prompts.Count][];
         foreach (var group in Groups(prompts))
@@ -23,9 +23,9 @@ public static class PromptScorer
                 // Rows of the shared-prefix cache are bounded by the budget too: each row holds the longest prompt.
                 var longest = group.Members.Max(i => prompts[i].Length);
                 var rows = Math.Max(1, tokenBudget / longest);
-                foreach (var chunk in group.Members.Chunk(rows)) ScoreShared(model, prompts, chunk, group.Prefix, top, results);
+                foreach (var chunk in group.Members.Chunk(rows)) ScoreShared(model, prompts, chunk, group.Prefix, top, results, onForward);
             }
-            else ScorePadded(model, prompts, group.Members, top, tokenBudget, results);
+            else ScorePadded(model, prompts, group.Members, top, tokenBudget, results, onForward);
         }
         return results;
     }
@@ -79,7 +79,7 @@ public static class PromptScorer
         return i;
     }
 
-    static void ScoreShared(Gpt model, IReadOnlyList<int[]> prompts, int[] members, int prefix, int top, TokenLogprob[][] results)
+    static void ScoreShared(Gpt model, IReadOnlyList<int[]> prompts, int[] members, int prefix, int top, TokenLogprob[][] results, Action? onForward)
     {
         // The prefix's last token is fed with the suffixes (so that its logits predict each prompt's next token): the
         // cache holds prefix - 1 tokens, and every row then feeds prompt[prefix - 1 .. len - 1).
@@ -89,6 +89,7 @@ public static class PromptScorer
         using var cache = model.NewCache(members.Length, longest - 1);
         var head = prompts[members[0]][..(prefix - 1)];
         var headLogits = model.Forward(tensor(head.Select(t => (long)t).ToArray(), device: device).view(1, -1), cache.Rows(0, 1)); // (1, prefix - 1, V)
+        onForward?.Invoke();
         for (var row = 1; row < members.Length; row++) cache.CopyRow(0, row);
         var headScores = Logprobs.Of(headLogits[0], prompts[members[0]][1..prefix], top); // tokens 1 .. prefix - 1
 
@@ -100,6 +101,7 @@ public static class PromptScorer
             for (var t = 0; t < p.Length - prefix; t++) padded[b, t] = p[prefix - 1 + t];
         }
         var tail = width > 0 ? model.Forward(tensor(padded, device: device), cache) : null; // (rows, width, V)
+        if (tail is not null) onForward?.Invoke();
         for (var b = 0; b < members.Length; b++)
         {
             var p = prompts[members[b]];
@@ -108,7 +110,7 @@ public static class PromptScorer
         }
     }
 
-    static void ScorePadded(Gpt model, IReadOnlyList<int[]> prompts, List<int> members, int top, int tokenBudget, TokenLogprob[][] results)
+    static void ScorePadded(Gpt model, IReadOnlyList<int[]> prompts, List<int> members, int top, int tokenBudget, TokenLogprob[][] results, Action? onForward)
     {
         var device = model.parameters().First().device;
         var ordered = members.OrderByDescending(i => prompts[i].Length).ToList();
@@ -128,6 +130,7 @@ public static class PromptScorer
             for (var b = 0; b < batch.Length; b++)
                 for (var t = 0; t < prompts[batch[b]].Length - 1; t++) padded[b, t] = prompts[batch[b]][t];
             var logits = model.Forward(tensor(padded, device: device), cache: null); // (B, longest, V)
+            onForward?.Invoke();
             for (var b = 0; b < batch.Length; b++)
             {
                 var p = prompts[batch[b]];
