@@ -72,7 +72,7 @@ public static class OpenAiApi
             var info = new GenerationRequestInfo(served.Name, first.Mode, prompts.Sum(p => p.Prepared.PromptIds.Length), first.Sampling.MaxNewTokens, parameters.BestOf);
             var decision = await gate.AdmitAsync(http, info, http.RequestAborted);
             if (decision is GateDecision.Rejected rejected)
-                return new ApiException(rejected.Status, rejected.Type, rejected.Message, null, rejected.Code, rejected.Headers).ToResult();
+                return rejected.Error.ToResult();
             var lease = ((GateDecision.Admitted)decision).Lease;
             return new GenerationResult(new ApiGeneration(served.Name, chat, prompts, parameters, client, served.Tokenizer, lease, options.RetryAfterSeconds));
         }
