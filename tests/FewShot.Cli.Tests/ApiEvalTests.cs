@@ -210,6 +210,23 @@ public sealed class ApiEvalTests : IDisposable
             Assert.True(Math.Abs(value - got[key]) <= 1e-9 || double.IsNaN(value) && double.IsNaN(got[key]), $"{key}: direct {value}, proxied {got[key]}");
     }
 
+    [Theory]
+    [InlineData("--api-model", "--api http://127.0.0.1:9/v1 --tokenizer bytes --tasks 2D+")]
+    [InlineData("--tokenizer", "--api http://127.0.0.1:9/v1 --api-model m --tasks 2D+")]
+    [InlineData("not an http(s) URL", "--api ftp://host/v1 --api-model m --tokenizer bytes --tasks 2D+")]
+    [InlineData("either --model", "--api http://127.0.0.1:9/v1 --model some/folder --api-model m --tokenizer bytes --tasks 2D+")]
+    [InlineData("either --model", "--tasks 2D+")]
+    [InlineData("--finetune", "--api http://127.0.0.1:9/v1 --api-model m --tokenizer bytes --tasks 2D+ --finetune")]
+    [InlineData("--decoding greedy", "--api http://127.0.0.1:9/v1 --api-model m --tokenizer bytes --tasks dotnet-types-qa")]
+    [InlineData("--api-score-max-tokens", "--api http://127.0.0.1:9/v1 --api-model m --tokenizer bytes --tasks 2D+ --api-score-max-tokens 2")]
+    public void BadApiOptionsAreOneLineNamingTheOptionBeforeAnyRequest(string named, string arguments)
+    {
+        var result = Cli.Run(["eval", .. arguments.Split(' '), "--out", temp.Path]);
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(named, line);
+    }
+
     [Fact]
     public void BenchEvalApiComparesScoringThroughTheServerWithInProcessScoring()
     {

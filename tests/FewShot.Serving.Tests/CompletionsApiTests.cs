@@ -204,6 +204,23 @@ public sealed class CompletionsApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task StreamedChatChunksCarryTheirTokensInTheChatShape()
+    {
+        var asciiOnly = Enumerable.Range(128, 129).ToDictionary(i => i.ToString(), _ => -100);
+        var request = new { model = TinyModel.Name, messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 8, logprobs = true, top_logprobs = 1,
+            stream = true, temperature = 0, logit_bias = asciiOnly };
+        var response = await Server.Http.PostAsync("v1/chat/completions", new StringContent(JsonSerializer.Serialize(request), Encoding.UTF8, "application/json"));
+        var body = await response.Content.ReadAsStringAsync();
+        var chunks = body.Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Select(e => e["data: ".Length..]).Where(d => d != "[DONE]")
+            .Select(d => JsonNode.Parse(d)!["choices"]![0]!).Where(c => c["delta"]!["content"] is not null && c["logprobs"] is JsonObject).ToList();
+        Assert.NotEmpty(chunks);
+        var content = string.Concat(chunks.Select(c => c["delta"]!["content"]!.GetValue<string>()));
+        var tokens = string.Concat(chunks.SelectMany(c => c["logprobs"]!["content"]!.AsArray()).Select(t => t!["token"]!.GetValue<string>()));
+        Assert.Equal(content, tokens.TrimStart()); // the reply's leading space is trimmed from the text, not from the tokens
+        Assert.All(chunks.SelectMany(c => c["logprobs"]!["content"]!.AsArray()), t => Assert.Single(t!["top_logprobs"]!.AsArray()));
+    }
+
+    [Fact]
     public async Task ScoringOnlyPromptsMayFillTheContextPlusTheTokenThatIsNeverFed()
     {
         var ids = Enumerable.Range(0, TinyModel.Config.ContextLength + 1).Select(i => 97 + i % 26).ToArray();
