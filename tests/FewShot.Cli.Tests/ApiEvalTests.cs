@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FewShot.Evaluation.Scoring;
 using FewShot.Model;
 using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;
@@ -208,6 +209,44 @@ public sealed class ApiEvalTests : IDisposable
         var got = Rows(Path.Combine(temp.Path, "proxied"));
         foreach (var (key, value) in expected)
             Assert.True(Math.Abs(value - got[key]) <= 1e-9 || double.IsNaN(value) && double.IsNaN(got[key]), $"{key}: direct {value}, proxied {got[key]}");
+    }
+
+    [Fact]
+    public async Task EchoedLogprobsOfTheParityFixtureEqualInProcessLogLikelihoods()
+    {
+        // The fixture as imported (its ids-only vocabulary): token-id prompts, one and many per request.
+        var folder = Path.Combine(temp.Path, "gpt2-tiny-ids");
+        using (var imported = HuggingFaceGpt2.Import(TestPaths.Fixture("gpt2-tiny"))) ModelFolder.Save(imported.Model, imported.Tokenizer, folder);
+        using var loaded = ModelFolder.Load(folder);
+        var scorer = new GptScorer(loaded.Model, loaded.Tokenizer);
+        var random = new Random(5);
+        var rows = Enumerable.Range(0, 9).Select(i => (Context: Enumerable.Range(0, 5 + 5 * i).Select(_ => random.Next(101)).ToArray(),
+            Continuation: Enumerable.Range(0, 1 + i % 4).Select(_ => random.Next(101)).ToArray())).ToArray();
+        rows[3].Context = rows[2].Context; // two rows share their context, as a question's choices do
+        var expected = scorer.ScoreIds(rows);
+
+        var (server, baseUrl) = await Serve(folder);
+        await using var _ = server;
+        using var http = new HttpClient();
+        async Task<double[]> Echo(IEnumerable<(int[] Context, int[] Continuation)> prompts, bool asList)
+        {
+            var chosen = prompts.ToArray();
+            object prompt = asList ? chosen.Select(r => r.Context.Concat(r.Continuation).ToArray()).ToArray() : chosen[0].Context.Concat(chosen[0].Continuation).ToArray();
+            var body = JsonSerializer.Serialize(new { model = "gpt2-tiny-ids", prompt, echo = true, logprobs = 2, max_tokens = 0 });
+            using var response = await http.PostAsync(baseUrl + "/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            Assert.True(response.IsSuccessStatusCode, json.ToString());
+            return [.. json.GetProperty("choices").EnumerateArray().Select((c, i) =>
+            {
+                var logprobs = c.GetProperty("logprobs").GetProperty("token_logprobs").EnumerateArray().ToArray();
+                Assert.Equal(JsonValueKind.Null, logprobs[0].ValueKind);
+                return logprobs[^chosen[i].Continuation.Length..].Sum(l => l.GetDouble());
+            })];
+        }
+        var single = await Echo([rows[0]], asList: false);
+        Assert.Equal(expected[0].LogProb, single[0], 1e-5);
+        var batched = await Echo(rows, asList: true);
+        for (var i = 0; i < rows.Length; i++) Assert.Equal(expected[i].LogProb, batched[i], 1e-5);
     }
 
     [Theory]
