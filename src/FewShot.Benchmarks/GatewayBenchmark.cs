@@ -6,8 +6,6 @@ using FewShot.Access.Http;
 using FewShot.Access.Keys;
 using FewShot.Serving.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -59,7 +57,7 @@ public static class GatewayBenchmark
         WebApplication? gateway = null;
         try
         {
-            var upstreamUrl = Address(upstream);
+            var upstreamUrl = upstream.Address();
             gateway = ServingHost.Build(new Dictionary<string, string?>
             {
                 // The gateway's own in-process model is the same folder under another name; requests go to the upstream's.
@@ -82,7 +80,7 @@ public static class GatewayBenchmark
             var key = (await gateway.Services.GetRequiredService<AccessRuntime>().Keys
                 .IssueAsync(new KeySpec("bench", null, [], [], new KeyLimits(BudgetTokens: KeyLimits.MaxBudget)), "bench", cancel)).Key;
             using var direct = Client(upstreamUrl, null);
-            using var relayed = Client(Address(gateway), key);
+            using var relayed = Client(gateway.Address(), key);
 
             progress?.Report("warming up");
             for (var i = 0; i < 10; i++)
@@ -133,9 +131,6 @@ public static class GatewayBenchmark
             try { Directory.Delete(store, recursive: true); } catch (IOException) { }
         }
     }
-
-    static Uri Address(WebApplication app) =>
-        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/");
 
     static HttpClient Client(Uri baseUrl, string? key)
     {

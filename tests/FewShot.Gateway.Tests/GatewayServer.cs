@@ -9,8 +9,6 @@ using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;
 using FewShot.Serving.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OpenAI;
@@ -85,8 +83,7 @@ public sealed class GatewayServer : IAsyncDisposable
             },
             guard: web => { web.UseFewShotAccess(); web.MapAdminApi(); });
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayServer(app, new Uri(address.TrimEnd('/') + "/"), folder, logs);
+        return new GatewayServer(app, app.Address(), folder, logs);
     }
 
     public async Task<string> IssueAsync(KeyLimits? limits = null) =>

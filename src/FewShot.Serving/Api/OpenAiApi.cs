@@ -26,15 +26,16 @@ public static class OpenAiApi
         return group;
     }
 
-    public sealed record ModelCard(string id, string @object, long created, string owned_by);
+    /// <summary>A model; max_model_len (vLLM's name for it) tells scoring clients how long a prompt may be (null: an upstream's, not known here).</summary>
+    public sealed record ModelCard(string id, string @object, long created, string owned_by, int? max_model_len);
     public sealed record ModelList(string @object, ModelCard[] data);
 
     // The in-process model (none for a gateway only), then the upstream models (see Upstreams/) under their public names; the page's model first.
     static ModelCard[] Cards(ServedModel? served, UpstreamRouter upstreams, string? pageModel = null)
     {
         var created = (served?.LoadedAt ?? upstreams.StartedAt).ToUnixTimeSeconds();
-        var local = served is null ? [] : new[] { new ModelCard(served.Name, "model", created, "fewshot") };
-        return [.. local.Concat(upstreams.Models.Where(m => m.Name != served?.Name).Select(m => new ModelCard(m.Name, "model", created, m.Upstream.Name)))
+        var local = served is null ? [] : new[] { new ModelCard(served.Name, "model", created, "fewshot", served.ContextLength) };
+        return [.. local.Concat(upstreams.Models.Where(m => m.Name != served?.Name).Select(m => new ModelCard(m.Name, "model", created, m.Upstream.Name, null)))
             .OrderBy(c => c.id == pageModel ? 0 : 1)];
     }
 
@@ -66,25 +67,34 @@ public static class OpenAiApi
                 return Results.Empty;
             }
             if (served is null || client is null) throw ApiException.UnknownModel(requested);
-            var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength);
+            var vocab = served.Model.Config.VocabSize;
+            var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength, vocab, chat);
             var messages = chat ? OpenAiRequests.Messages(body) : null;
-            var prompt = chat ? null : OpenAiRequests.Prompt(body);
+            var inputs = chat ? null : OpenAiRequests.Prompts(body, vocab);
             if (parameters.Model != served.Name) throw ApiException.UnknownModel(parameters.Model);
 
-            PreparedGeneration prepared;
+            List<ApiPrompt> prompts;
             try
             {
-                prepared = chat ? client.PrepareChat(messages!, parameters.Options) : client.PrepareCompletion(prompt!, parameters.Options, options.DefaultMaxTokens);
+                if (chat) prompts = [new ApiPrompt(client.PrepareChat(messages!, parameters.Options), "")];
+                else
+                {
+                    var scoringOnly = parameters.MaxTokens == 0;
+                    prompts = [.. inputs!.Select(input => input.Ids is { } ids
+                        ? new ApiPrompt(client.PrepareCompletion(ids, parameters.Options, options.DefaultMaxTokens, scoringOnly), served.Tokenizer.Decode(ids))
+                        : new ApiPrompt(client.PrepareCompletion(input.Text!, parameters.Options, options.DefaultMaxTokens, scoringOnly), input.Text!))];
+                }
             }
             catch (ContextLengthExceededException e) { throw ApiException.Invalid(e.Message, chat ? "messages" : "prompt", "context_length_exceeded"); }
             catch (ArgumentException e) { throw ApiException.Invalid(e.Message, null, "invalid_value"); }
 
-            var info = new GenerationRequestInfo(served.Name, prepared.Mode, prepared.PromptIds.Length, prepared.Sampling.MaxNewTokens, parameters.Choices);
+            var first = prompts[0].Prepared;
+            var info = new GenerationRequestInfo(served.Name, first.Mode, prompts.Sum(p => p.Prepared.PromptIds.Length), first.Sampling.MaxNewTokens, parameters.BestOf);
             var decision = await gate.AdmitAsync(http, info, http.RequestAborted);
             if (decision is GateDecision.Rejected rejected)
                 return rejected.Error.ToResult();
             var lease = ((GateDecision.Admitted)decision).Lease;
-            return new GenerationResult(new ApiGeneration(served.Name, chat, prepared, parameters, client, lease, options.RetryAfterSeconds));
+            return new GenerationResult(new ApiGeneration(served.Name, chat, prompts, parameters, client, served.Tokenizer, lease, options.RetryAfterSeconds));
         }
         catch (ApiException e) { return e.ToResult(); }
     }

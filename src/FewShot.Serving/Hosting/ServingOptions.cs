@@ -40,6 +40,9 @@ public sealed class ServingOptions
     /// <summary>libtorch intra-op threads; 0 leaves libtorch's default (all cores).</summary>
     [Range(0, 1024)] public int Threads { get; set; }
 
+    /// <summary>Rows x tokens per forward pass when scoring prompts (echo with logprobs): bounds the (rows, tokens, vocab) logits.</summary>
+    [Range(64, 1_000_000)] public int ScoringTokenBudget { get; set; } = 4096;
+
     /// <summary>Seconds a busy server asks clients to wait (Retry-After).</summary>
     [Range(1, 3600)] public int RetryAfterSeconds { get; set; } = 1;
 }
