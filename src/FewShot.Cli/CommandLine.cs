@@ -27,6 +27,7 @@ public static class CommandLine
         new InfoCommand(),
         new ImportHfCommand(),
         new ExportHfCommand(),
+        new QuantizeCommand(),
         new SampleCommand(),
         new TrainCommand(),
         new RunsCommand(),

@@ -58,3 +58,33 @@ public sealed class ExportHfCommand : CliCommand
         return Task.FromResult(ExitCodes.Success);
     }
 }
+
+/// <summary>fewshot quantize DIR --type q8_0: rewrites the folder's weights in 8 bits (or back to f32).</summary>
+public sealed class QuantizeCommand : CliCommand
+{
+    readonly Argument<string> source = new("model") { Description = "FewShot model folder (rewritten in place)" };
+    readonly Option<string> type = new("--type") { Description = "Weight format: q8_0 (8-bit, blocks of 32 with one scale) or f32", Required = true };
+
+    public QuantizeCommand() : base("quantize", "Store a model folder's weights in 8 bits (Q8_0)")
+    {
+        Arguments.Add(source);
+        Options.Add(type);
+    }
+
+    public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
+    {
+        var folder = parse.GetValue(source)!;
+        var format = FewShot.Model.Inference.WeightFormats.Parse(parse.GetValue(type))
+            ?? throw new ArgumentException($"--type: unknown weight format '{parse.GetValue(type)}' (expected q8_0 or f32)");
+        var before = new FileInfo(Path.Combine(folder, ModelFolder.WeightsFile));
+        var bytesBefore = before.Exists ? before.Length : 0;
+        ModelFolder.Quantize(folder, format);
+        var bytesAfter = new FileInfo(Path.Combine(folder, ModelFolder.WeightsFile)).Length;
+        var name = FewShot.Model.Inference.WeightFormats.Name(format);
+        if (context.Json)
+            context.WriteJson(new JsonObject { ["model_dir"] = Path.GetFullPath(folder), ["type"] = name, ["bytes_before"] = bytesBefore, ["bytes_after"] = bytesAfter });
+        else
+            context.Out.MarkupLine($"wrote [bold]{Markup.Escape(folder)}[/] weights as {name}: {Units.Bytes(bytesBefore)} -> {Units.Bytes(bytesAfter)}");
+        return Task.FromResult(ExitCodes.Success);
+    }
+}
