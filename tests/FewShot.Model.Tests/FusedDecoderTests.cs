@@ -9,7 +9,7 @@ namespace FewShot.Model.Tests;
 /// <summary>The fused decoder against the TorchSharp forward pass: same logits within float rounding, same greedy ids.</summary>
 public sealed class FusedDecoderTests
 {
-    static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "expected.json"))).RootElement;
+    internal static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "expected.json"))).RootElement;
 
     static int[][] Rows(JsonElement e) => e.EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
 

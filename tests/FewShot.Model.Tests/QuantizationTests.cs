@@ -1,5 +1,3 @@
-using System.Text.Json;
-using FewShot.Model.Generation;
 using FewShot.Model.Inference;
 using FewShot.Model.Storage;
 using static TorchSharp.torch;
@@ -9,8 +7,6 @@ namespace FewShot.Model.Tests;
 /// <summary>Q8_0 weights: close to F32, the same greedy ids where F32's choice is clear, and model folders stored in 8 bits.</summary>
 public sealed class QuantizationTests
 {
-    static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "expected.json"))).RootElement;
-
     [Fact]
     public void QuantisedBlocksRoundTripWithinHalfAStep()
     {
@@ -32,7 +28,7 @@ public sealed class QuantizationTests
     public void Q8GreedyIdsMatchF32WhereTheChoiceIsClear(bool vectors)
     {
         using var loaded = HuggingFaceGpt2.Import(TestPaths.Fixture("gpt2-tiny"));
-        var prompt = Expected.GetProperty("greedy").GetProperty("prompt").EnumerateArray().Select(x => x.GetInt32()).ToArray();
+        var prompt = FusedDecoderTests.Expected.GetProperty("greedy").GetProperty("prompt").EnumerateArray().Select(x => x.GetInt32()).ToArray();
         var previous = Kernels.UseVectors;
         Kernels.UseVectors = vectors && previous;
         try

@@ -88,3 +88,44 @@ public sealed class QuantizeCommand : CliCommand
         return Task.FromResult(ExitCodes.Success);
     }
 }
+
+/// <summary>fewshot export-gguf DIR OUT.gguf --type f32|f16|q8_0: a model for llama.cpp (and Ollama, LM Studio).</summary>
+public sealed class ExportGgufCommand : CliCommand
+{
+    readonly Argument<string> source = new("model") { Description = "FewShot model folder (all layers dense: llama.cpp's gpt2 architecture)" };
+    readonly Argument<string> output = new("out") { Description = "GGUF file to write" };
+    readonly Option<string> type = new("--type") { Description = "Matrix type: f32, f16 or q8_0", DefaultValueFactory = _ => "f32" };
+
+    public ExportGgufCommand() : base("export-gguf", "Export a model as GGUF for llama.cpp")
+    {
+        Arguments.Add(source);
+        Arguments.Add(output);
+        Options.Add(type);
+    }
+
+    public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
+    {
+        var destination = parse.GetValue(output)!;
+        var ggufType = GgufExport.ParseType(parse.GetValue(type))
+            ?? throw new ArgumentException($"--type: unknown GGUF type '{parse.GetValue(type)}' (expected f32, f16 or q8_0)");
+        var folder = parse.GetValue(source)!;
+        var config = GptConfigOf(folder);
+        if (GgufExport.Unsupported(config) is { } why) throw new ArgumentException($"{folder}: cannot export to GGUF: {why}");
+        using var loaded = ModelFolder.Load(folder);
+        GgufExport.Write(loaded.Model, loaded.Tokenizer, destination, ggufType, Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)));
+        var bytes = new FileInfo(destination).Length;
+        if (context.Json)
+            context.WriteJson(new JsonObject { ["gguf"] = Path.GetFullPath(destination), ["type"] = parse.GetValue(type)!.ToLowerInvariant(), ["bytes"] = bytes });
+        else
+            context.Out.MarkupLine($"wrote [bold]{Markup.Escape(destination)}[/] ({Units.Bytes(bytes)}, {ggufType})");
+        return Task.FromResult(ExitCodes.Success);
+    }
+
+    // The config alone, so that an architecture llama.cpp cannot run is refused before the weights load.
+    static FewShot.Model.GptConfig GptConfigOf(string folder)
+    {
+        var path = Path.Combine(folder, ModelFolder.ConfigFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing (not a model folder)");
+        return FewShot.Model.GptConfig.Load(path);
+    }
+}
