@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
 using FewShot.Model.Benchmarks;
 using FewShot.Model.Inference;
+using FewShot.Model.Storage;
+using FewShot.Model.Tokenization;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -13,11 +15,12 @@ public sealed class DecodeBenchCommand : CliCommand
     readonly Option<int> tokens = new("--tokens") { DefaultValueFactory = _ => 2000, Description = "Tokens to generate with the fused decoder" };
     readonly Option<int> torchTokens = new("--torch-tokens") { DefaultValueFactory = _ => 500, Description = "Tokens to generate with the TorchSharp path in the same run (0: skip)" };
     readonly Option<string> weights = new("--weights") { DefaultValueFactory = _ => "f32", Description = "Weights of the fused decoder: f32 or q8_0" };
+    readonly Option<string?> peer = new("--peer") { Description = "Also run llama.cpp on a GGUF export of the same weights (same format): llama.cpp" };
     readonly Option<int> threads = CommonOptions.Threads();
 
     public DecodeBenchCommand() : base("decode", "Measure batch-1 decoding against the weight-streaming bound")
     {
-        foreach (var o in shape.All.Append(tokens).Append(torchTokens).Append(weights).Append(threads)) Options.Add(o);
+        foreach (var o in shape.All.Append(tokens).Append(torchTokens).Append(weights).Append(peer).Append(threads)) Options.Add(o);
     }
 
     public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -25,16 +28,32 @@ public sealed class DecodeBenchCommand : CliCommand
         CommonOptions.ResolveDevice("cpu", parse.GetValue(threads));
         var format = WeightFormats.Parse(parse.GetValue(weights))
             ?? throw new ArgumentException($"--weights: unknown format '{parse.GetValue(weights)}' (expected f32 or q8_0)");
+        var peerName = parse.GetValue(peer);
+        if (peerName is not null && peerName != "llama.cpp") throw new ArgumentException($"--peer: unknown peer '{peerName}' (expected llama.cpp)");
         var config = shape.Config(parse);
+        if (peerName is not null && GgufExport.Unsupported(config) is { } why) throw new ArgumentException($"--peer llama.cpp: {why}");
         var count = parse.GetValue(tokens);
         var threadCount = TorchSharp.torch.get_num_threads();
+        var gguf = Path.Combine(Path.GetTempPath(), $"fewshot-decode-{Environment.ProcessId}.gguf");
         DecodeResult result = null!;
-        context.Progress().Start(p =>
+        double? peerRate = null;
+        try
         {
-            var task = p.AddTask("decoding", maxValue: count);
-            result = DecodeBenchmark.Run(config, count, format, threadCount, parse.GetValue(torchTokens), new Progress<int>(n => task.Value = n));
-            task.Value = count;
-        });
+            context.Progress().Start(p =>
+            {
+                var task = p.AddTask("decoding", maxValue: count);
+                // The peer reads a GGUF export of the very weights the fused decoder runs, in the same format.
+                Action<FewShot.Model.Gpt>? export = peerName is null ? null
+                    : model => GgufExport.Write(model, new IdTokenizer(config.VocabSize, -1), gguf, format == WeightFormat.Q8_0 ? GgufType.Q8_0 : GgufType.F32);
+                result = DecodeBenchmark.Run(config, count, format, threadCount, parse.GetValue(torchTokens), new Progress<int>(n => task.Value = n), export);
+                task.Value = count;
+                if (peerName is not null) peerRate = LlamaCppPeer.TokensPerSecond(gguf, config.ContextLength, config.VocabSize, count, threadCount);
+            });
+        }
+        finally
+        {
+            File.Delete(gguf);
+        }
 
         var json = new JsonObject
         {
@@ -47,6 +66,8 @@ public sealed class DecodeBenchCommand : CliCommand
             ["seconds"] = Math.Round(result.Seconds, 3),
             ["tokens_per_s"] = Math.Round(result.TokensPerSecond, 1),
             ["torch_tokens_per_s"] = result.TorchTokensPerSecond is { } torch ? Math.Round(torch, 1) : null,
+            ["peer"] = peerName,
+            ["peer_tokens_per_s"] = peerRate is { } rate ? Math.Round(rate, 1) : null,
             ["weight_bytes_per_token"] = result.WeightBytesPerToken,
             ["stream_bytes_per_s"] = Math.Round(result.StreamBytesPerSecond),
             ["matvec_bytes_per_s"] = Math.Round(result.MatvecBytesPerSecond),
