@@ -5,6 +5,8 @@ using FewShot.Serving.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace FewShot.Access;
 
@@ -12,14 +14,22 @@ namespace FewShot.Access;
 public static class AccessHosting
 {
     /// <summary>
-    /// Registers the store (SQLite at <see cref="AccessOptions.DatabasePath"/> unless an <see cref="IAccessStore"/> is already
-    /// registered), the access runtime, the start-up and rotation services, and replaces the server's <see cref="IGenerationGate"/>.
+    /// Binds <see cref="AccessOptions"/> from the "Access" section, then <paramref name="configure"/> (what only code can
+    /// set: callbacks, the clock), validated when the host starts. Registers the store (SQLite at
+    /// <see cref="AccessOptions.DatabasePath"/> unless an <see cref="IAccessStore"/> is already registered), the access
+    /// runtime, the start-up and rotation services, and replaces the server's <see cref="IGenerationGate"/>.
     /// </summary>
-    public static IServiceCollection AddFewShotAccess(this IServiceCollection services, AccessOptions options)
+    public static IServiceCollection AddFewShotAccess(this IServiceCollection services, Action<AccessOptions>? configure = null)
     {
-        services.AddSingleton(options);
-        services.TryAddSingleton<IAccessStore>(_ => new SqliteAccessStore(options.DatabasePath));
-        services.AddSingleton(sp => new AccessRuntime(options, sp.GetRequiredService<IAccessStore>()));
+        services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section)
+            .Configure(o => configure?.Invoke(o))
+            .ValidateDataAnnotations()
+            .Validate(o => o.LockoutFirst > TimeSpan.Zero && o.LockoutMax >= o.LockoutFirst && o.LockoutWindow > TimeSpan.Zero,
+                "Access:LockoutFirst, LockoutMax and LockoutWindow must be positive, LockoutMax at least LockoutFirst")
+            .ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<AccessOptions>>().Value);
+        services.TryAddSingleton<IAccessStore>(sp => new SqliteAccessStore(sp.GetRequiredService<AccessOptions>().DatabasePath));
+        services.AddSingleton(sp => new AccessRuntime(sp.GetRequiredService<AccessOptions>(), sp.GetRequiredService<IAccessStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FewShot.Access")));
         services.AddSingleton(sp => sp.GetRequiredService<AccessRuntime>().Metrics);
         services.AddSingleton<FewShot.Serving.Observability.IMetricsSource>(sp => sp.GetRequiredService<AccessMetrics>());
         services.Replace(ServiceDescriptor.Singleton<IGenerationGate, AccessGate>());

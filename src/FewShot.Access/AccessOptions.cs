@@ -1,10 +1,17 @@
+using System.ComponentModel.DataAnnotations;
 using FewShot.Access.Keys;
 
 namespace FewShot.Access;
 
-/// <summary>Everything `fewshot serve` can set about access control. The defaults are meant for a small public server.</summary>
+/// <summary>
+/// Everything `fewshot serve` can set about access control, bound like the serving settings from the "Access" section:
+/// the settings file, then FEWSHOT_Access__* environment variables, then flags (--db, --public-key, ...); validated
+/// when the server starts. The defaults are meant for a small public server.
+/// </summary>
 public sealed class AccessOptions
 {
+    public const string Section = "Access";
+
     /// <summary>The SQLite file with keys, usage and the audit log (shared with `fewshot keys` through --db).</summary>
     public string DatabasePath { get; set; } = DefaultDatabasePath();
 
@@ -14,25 +21,25 @@ public sealed class AccessOptions
     /// <summary>Called once with a newly created admin key (the lead's `serve` prints it); it is also logged as a warning.</summary>
     public Action<string>? OnAdminKeyCreated { get; set; }
 
-    /// <summary>The public rotating key; null: none.</summary>
+    /// <summary>The public rotating key; null: none. Settings: Access:PublicKey:Rotation (daily, weekly, 6h), :Grace, :Limits:BudgetTokens.</summary>
     public PublicKeyOptions? PublicKey { get; set; }
 
     /// <summary>Told to whoever presents a rotated key, e.g. "Get the current key from our channel."</summary>
     public string RotatedKeyHint { get; set; } = "Get the current key where it is published.";
 
     /// <summary>The whole service's daily token budget (prompt + completion, all keys); null: unlimited.</summary>
-    public long? GlobalDailyBudgetTokens { get; set; }
+    [Range(1L, long.MaxValue)] public long? GlobalDailyBudgetTokens { get; set; }
 
-    public int IpRequestsPerMinute { get; set; } = 120;
-    public int MaxConcurrentGenerations { get; set; } = 64;
+    [Range(1, int.MaxValue)] public int IpRequestsPerMinute { get; set; } = 120;
+    [Range(1, 100_000)] public int MaxConcurrentGenerations { get; set; } = 64;
     /// <summary>Generations that may wait for a free slot before the next one gets 429.</summary>
-    public int ConcurrencyQueue { get; set; } = 256;
-    public long MaxRequestBodyBytes { get; set; } = 1 << 20;
+    [Range(0, 1_000_000)] public int ConcurrencyQueue { get; set; } = 256;
+    [Range(1L, long.MaxValue)] public long MaxRequestBodyBytes { get; set; } = 1 << 20;
 
-    public int LockoutThreshold { get; set; } = 10;
+    [Range(1, 1_000_000)] public int LockoutThreshold { get; set; } = 10;
     public TimeSpan LockoutWindow { get; set; } = TimeSpan.FromMinutes(5);
     public TimeSpan LockoutFirst { get; set; } = TimeSpan.FromMinutes(1);
-    public double LockoutFactor { get; set; } = 4;
+    [Range(1.0, 1000.0)] public double LockoutFactor { get; set; } = 4;
     public TimeSpan LockoutMax { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>CIDR ranges; when not empty, only these may connect at all.</summary>

@@ -6,22 +6,14 @@ using FewShot.Cli.Commands.Data;
 using FewShot.Cli.Commands.Evaluation;
 using FewShot.Cli.Commands.Serving;
 using FewShot.Cli.Commands.Training;
-using FewShot.Cli.Composition;
 using FewShot.Cli.Infrastructure;
-using FewShot.Training.Data;
 
 namespace FewShot.Cli;
 
 /// <summary>Every fewshot command, registered in one place.</summary>
 public static class CommandLine
 {
-    public static RootCommand Build()
-    {
-        DataSources.PreparedFolder = PreparedDataSource.Open; // the trainer reads prepared data folders through the data library
-        return Commands();
-    }
-
-    static RootCommand Commands() => new("FewShot: GPT-3 in C# - data, training, few-shot evaluation, and a chat service with an OpenAI-compatible API")
+    public static RootCommand Build() => new("FewShot: GPT-3 in C# - data, training, few-shot evaluation, and a chat service with an OpenAI-compatible API")
     {
         new DemoCommand(),
         new InfoCommand(),
@@ -49,7 +41,7 @@ public static class CommandLine
             new AttentionBenchCommand(),
             new ContextBenchCommand(),
             new EvalBenchCommand(),
-            new BenchServeCommand(),
+            new ServeBenchCommand(),
             new DataBenchCommand(),
             new TrainBenchCommand(),
             new FirewallBenchCommand()),

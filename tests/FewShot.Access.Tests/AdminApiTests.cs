@@ -1,3 +1,4 @@
+using FewShot.Benchmarks;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -102,12 +103,14 @@ public class AdminKeyTests
         try
         {
             var created = new List<string>();
-            AccessOptions Options(string? adminKey = null) => new()
+            Action<AccessOptions> Options(string? adminKey = null) => o =>
             {
-                DatabasePath = Path.Combine(folder, "access.db"), AdminKey = adminKey, OnAdminKeyCreated = created.Add,
+                o.DatabasePath = Path.Combine(folder, "access.db");
+                o.AdminKey = adminKey;
+                o.OnAdminKeyCreated = created.Add;
             };
-            await using (var first = await Bench.SimulatedServer.StartAsync(Options(), TimeSpan.Zero)) { }
-            await using (var second = await Bench.SimulatedServer.StartAsync(Options(), TimeSpan.Zero))
+            await using (var first = await SimulatedServer.StartAsync(Options(), TimeSpan.Zero)) { }
+            await using (var second = await SimulatedServer.StartAsync(Options(), TimeSpan.Zero))
             {
                 Assert.Single(created);  // printed once, on the first start only
                 Assert.StartsWith("fsa-", created[0]);
@@ -116,7 +119,7 @@ public class AdminKeyTests
                 Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("admin/keys")).StatusCode);
             }
             var chosen = Keys.KeyFormat.Generate(Keys.KeyKind.Admin);
-            await using (var third = await Bench.SimulatedServer.StartAsync(Options(chosen), TimeSpan.Zero))
+            await using (var third = await SimulatedServer.StartAsync(Options(chosen), TimeSpan.Zero))
             {
                 using var old = new HttpClient { BaseAddress = third.BaseAddress };
                 old.DefaultRequestHeaders.Authorization = new("Bearer", created[0]);
@@ -125,7 +128,7 @@ public class AdminKeyTests
                 client.DefaultRequestHeaders.Authorization = new("Bearer", chosen);
                 Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("admin/keys")).StatusCode);
             }
-            await Assert.ThrowsAsync<ArgumentException>(() => Bench.SimulatedServer.StartAsync(Options("fsa-typo"), TimeSpan.Zero));
+            await Assert.ThrowsAsync<ArgumentException>(() => SimulatedServer.StartAsync(Options("fsa-typo"), TimeSpan.Zero));
         }
         finally
         {

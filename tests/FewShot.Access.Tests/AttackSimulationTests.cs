@@ -1,4 +1,4 @@
-using FewShot.Access.Bench;
+using FewShot.Benchmarks;
 using Xunit.Abstractions;
 
 namespace FewShot.Access.Tests;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using FewShot.Access.Bench;
+using FewShot.Benchmarks;
 using FewShot.Access.Keys;
 using Xunit.Abstractions;
 
@@ -65,15 +65,15 @@ public class BudgetTests(ITestOutputHelper output)
         try
         {
             string key;
-            var options = () => new AccessOptions { DatabasePath = Path.Combine(folder, "access.db"), OnAdminKeyCreated = _ => { } };
-            await using (var first = await SimulatedServer.StartAsync(options(), TimeSpan.Zero))
+            void Options(AccessOptions o) { o.DatabasePath = Path.Combine(folder, "access.db"); o.OnAdminKeyCreated = _ => { }; }
+            await using (var first = await SimulatedServer.StartAsync(Options, TimeSpan.Zero))
             {
                 key = (await first.Access.Keys.IssueAsync(new KeySpec("r", null, [], [], new KeyLimits(BudgetTokens: 30)), "t")).Key;
                 using var client = new HttpClient { BaseAddress = first.BaseAddress };
                 client.DefaultRequestHeaders.Authorization = new("Bearer", key);
                 Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("v1/chat/completions", TestServer.Chat(16))).StatusCode);
             }
-            await using var second = await SimulatedServer.StartAsync(options(), TimeSpan.Zero);
+            await using var second = await SimulatedServer.StartAsync(Options, TimeSpan.Zero);
             using var again = new HttpClient { BaseAddress = second.BaseAddress };
             again.DefaultRequestHeaders.Authorization = new("Bearer", key);
             Assert.Equal((HttpStatusCode)429, (await again.PostAsync("v1/chat/completions", TestServer.Chat(16))).StatusCode);

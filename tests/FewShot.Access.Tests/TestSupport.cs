@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using FewShot.Access;
-using FewShot.Access.Bench;
+using FewShot.Benchmarks;
 using FewShot.Access.Keys;
 
 namespace FewShot.Access.Tests;
@@ -27,14 +27,13 @@ public sealed class TestServer : IAsyncDisposable
     {
         var folder = Directory.CreateTempSubdirectory("fewshot-access-test-").FullName;
         string? admin = null;
-        var options = new AccessOptions
+        var server = await SimulatedServer.StartAsync(options =>
         {
-            DatabasePath = Path.Combine(folder, "access.db"),
-            OnAdminKeyCreated = k => admin = k,
-            TrustedProxies = ["127.0.0.1/32"],
-        };
-        change?.Invoke(options);
-        var server = await SimulatedServer.StartAsync(options, generationTime ?? TimeSpan.Zero);
+            options.DatabasePath = Path.Combine(folder, "access.db");
+            options.OnAdminKeyCreated = k => admin = k;
+            options.TrustedProxies = ["127.0.0.1/32"];
+            change?.Invoke(options);
+        }, generationTime ?? TimeSpan.Zero);
         return new TestServer { Server = server, Folder = folder, Admin = admin ?? "" };
     }
 

@@ -99,4 +99,24 @@ public sealed class BadInputTests : IDisposable
         AssertOneLineError(Cli.Run("bench", "data", "--megabytes", "0"), "--megabytes");
         AssertOneLineError(Cli.Run("bench", "data", "--dedup-sizes", "10,abc"), "--dedup-sizes");
     }
+
+    [Fact]
+    public void NgramSamplingBelowOneIsNamed()
+    {
+        var mixture = Write("mixture.json", """{"sources": [{"name": "s", "paths": ["s.txt"], "weight": 1}], "tokenizer": "bytes"}""");
+        Write("s.txt", "some words of text");
+        AssertOneLineError(Cli.Run("data", "prepare", mixture, "--out", Path.Combine(temp.Path, "out"), "--ngram-sampling", "0"), "--ngram-sampling");
+    }
+
+    /// <summary>Access settings come from the settings file like the serving ones, and are checked before the server starts.</summary>
+    [Fact]
+    public void AnAccessSettingOutOfRangeInTheSettingsFileIsNamedBeforeTheServerStarts()
+    {
+        var model = Path.Combine(temp.Path, "model");
+        Assert.Equal(0, Cli.Run("import-hf", TestPaths.Fixture("gpt2-tiny"), "--out", model).ExitCode);
+        var database = Path.Combine(temp.Path, "access.db");
+        var settings = Write("settings.json", $$$"""{"Access": {"IpRequestsPerMinute": 0, "DatabasePath": "{{{database}}}"}}""");
+        AssertOneLineError(Cli.Run("serve", "--model", model, "--config", settings, "--urls", "http://127.0.0.1:0"), "IpRequestsPerMinute");
+        Assert.False(File.Exists(database));   // nothing written
+    }
 }

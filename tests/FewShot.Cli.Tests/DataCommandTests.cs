@@ -129,7 +129,7 @@ public sealed class DataCommandTests : IDisposable
 
         var tokenizer = FewShot.Model.Tokenization.TokenizerStore.Load(outDir);
         var only = new Dictionary<string, double> { ["plays"] = 1, ["speeches"] = 0 };
-        var source = Composition.PreparedDataSource.Open(outDir, tokenizer, seed: 5, only);
+        var source = FewShot.Training.Batches.PreparedDataSource.Open(outDir, tokenizer, seed: 5, only);
         var (inputs, targets) = (new long[8 * 16], new long[8 * 16]);
         source.NextBatch(8, 16, inputs, targets);
         var (playsTrain, speechesTrain) = (TokensOf("plays", "train"), TokensOf("speeches", "train"));

@@ -1,3 +1,4 @@
+using FewShot.Serving.Api;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -20,8 +21,8 @@ public sealed class GateTests
         {
             lock (Seen) Seen.Add(request);
             if (http.Request.Headers.Authorization == "Bearer bad")
-                return ValueTask.FromResult<GateDecision>(new GateDecision.Rejected(429, "requests", "rate_limit_exceeded", "Slow down.",
-                    new Dictionary<string, string> { ["Retry-After"] = "7", ["x-ratelimit-reset-requests"] = "7s" }));
+                return ValueTask.FromResult<GateDecision>(new GateDecision.Rejected(new ApiException(429, "requests", "Slow down.", null, "rate_limit_exceeded",
+                    new Dictionary<string, string> { ["Retry-After"] = "7", ["x-ratelimit-reset-requests"] = "7s" })));
             return ValueTask.FromResult<GateDecision>(new GateDecision.Admitted(new Lease(this)));
         }
 

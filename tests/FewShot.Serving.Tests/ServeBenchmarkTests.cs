@@ -1,4 +1,4 @@
-using FewShot.Serving.Benchmark;
+using FewShot.Benchmarks;
 
 namespace FewShot.Serving.Tests;
 

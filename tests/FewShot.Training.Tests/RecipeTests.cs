@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using FewShot.Training.Data;
+using FewShot.Training.Batches;
 using FewShot.Training.Recipes;
 
 namespace FewShot.Training.Tests;

@@ -1,6 +1,6 @@
 using FewShot.Model.Runtime;
 using FewShot.Training.Runs;
-using FewShot.Training.Training;
+using FewShot.Training.Loop;
 using static TorchSharp.torch;
 
 namespace FewShot.Training.Tests;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using FewShot.Access.Keys;
 using FewShot.Access.Storage;
 
@@ -10,9 +11,9 @@ namespace FewShot.Access.Budgets;
 /// however many requests arrive at once. Charged usage is also written to the store (for restarts and reports) by
 /// <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write.
 /// </summary>
-public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget) : IAsyncDisposable
+public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, ILogger? log = null) : IAsyncDisposable
 {
-    readonly UsageWriter writer = new(store);
+    readonly UsageWriter writer = new(store, log);
 
     public const string GlobalAccount = "*global*";
 

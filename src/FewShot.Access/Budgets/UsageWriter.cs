@@ -1,5 +1,7 @@
 using System.Threading.Channels;
 using FewShot.Access.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace FewShot.Access.Budgets;
 
@@ -10,13 +12,15 @@ namespace FewShot.Access.Budgets;
 sealed class UsageWriter : IAsyncDisposable
 {
     readonly IAccessStore store;
+    readonly ILogger log;
     readonly Channel<UsageRecord> queue = Channel.CreateUnbounded<UsageRecord>(new UnboundedChannelOptions { SingleReader = true });
     readonly Task loop;
     long enqueued, written;
 
-    public UsageWriter(IAccessStore store)
+    public UsageWriter(IAccessStore store, ILogger? log = null)
     {
         this.store = store;
+        this.log = log ?? NullLogger.Instance;
         loop = Task.Run(RunAsync);
     }
 
@@ -35,7 +39,7 @@ sealed class UsageWriter : IAsyncDisposable
             try { await store.RecordUsageAsync(batch); }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.Error.WriteLine($"fewshot access: could not record {batch.Count} usage rows: {e.Message}");
+                log.LogError(e, "Could not record {Rows} usage rows", batch.Count);
             }
             Interlocked.Add(ref written, batch.Count);
             batch.Clear();

@@ -1,3 +1,4 @@
+using FewShot.Serving.Api;
 using System.Globalization;
 using System.Threading.RateLimiting;
 using FewShot.Access.Budgets;
@@ -19,19 +20,19 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
     public async ValueTask<GateDecision> AdmitAsync(HttpContext http, GenerationRequestInfo request, CancellationToken cancel)
     {
         if (http.Features.Get<AccessPrincipal>() is not { } principal)
-            return Reject("missing_key", 401, OpenAiError.Authentication, "invalid_api_key",
+            return Reject("missing_key", 401, ErrorTypes.InvalidRequest, "invalid_api_key",
                 "Missing API key: send it in the Authorization header as 'Bearer YOUR_KEY'.");
         var key = principal.Key;
 
         if (!key.AllowsModel(request.Model))
-            return Reject("model_not_allowed", 403, OpenAiError.InvalidRequest, "model_not_allowed", $"This key may not use the model '{request.Model}'.");
+            return Reject("model_not_allowed", 403, ErrorTypes.InvalidRequest, "model_not_allowed", $"This key may not use the model '{request.Model}'.");
         if (!key.AllowsMode(request.Mode))
-            return Reject("mode_not_allowed", 403, OpenAiError.InvalidRequest, "mode_not_allowed", $"This key may not use the mode '{request.Mode}'.");
+            return Reject("mode_not_allowed", 403, ErrorTypes.InvalidRequest, "mode_not_allowed", $"This key may not use the mode '{request.Mode}'.");
         if (key.Limits.MaxTokens is { } cap && request.MaxTokens > cap)
-            return Reject("max_tokens_exceeded", 400, OpenAiError.InvalidRequest, "max_tokens_exceeded",
+            return Reject("max_tokens_exceeded", 400, ErrorTypes.InvalidRequest, "max_tokens_exceeded",
                 $"max_tokens {request.MaxTokens} exceeds this key's cap of {cap}.");
         if (key.Limits.MaxPromptTokens is { } promptCap && request.PromptTokens > promptCap)
-            return Reject("prompt_too_long", 400, OpenAiError.InvalidRequest, "prompt_too_long",
+            return Reject("prompt_too_long", 400, ErrorTypes.InvalidRequest, "prompt_too_long",
                 $"The prompt has {request.PromptTokens} tokens; this key allows at most {promptCap}.");
 
         var worst = request.WorstCaseTokens;
@@ -40,14 +41,14 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         {
             AddHeaders(headers, "requests", requests);
             if (!requests.Passed)
-                return Reject("key_rate_limited_requests", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
+                return Reject("key_rate_limited_requests", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
                     $"Rate limit reached for requests: {requests.Limit} per minute. Try again in {Durations.Format(requests.Reset)}.", Retry(headers, requests.Reset));
         }
         if (access.Limits.CheckKeyTokens(key, worst) is { } tokens)
         {
             AddHeaders(headers, "tokens", tokens);
             if (!tokens.Passed)
-                return Reject("key_rate_limited_tokens", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
+                return Reject("key_rate_limited_tokens", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
                     $"Rate limit reached for tokens: {tokens.Limit} per minute, this request may use {worst}. Try again in {Durations.Format(tokens.Reset)}.",
                     Retry(headers, tokens.Reset));
         }
@@ -62,9 +63,9 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
                 headers["x-quota-reset"] = at.ToString("O", CultureInfo.InvariantCulture);
             }
             return shortfall.IsGlobal
-                ? Reject("global_quota", 429, OpenAiError.Quota, "insufficient_quota",
+                ? Reject("global_quota", 429, ErrorTypes.Quota, "insufficient_quota",
                     $"The service's daily token balance is spent ({shortfall.Remaining} of {shortfall.Budget} left, this request may use {worst}). {resets}", headers)
-                : Reject("key_quota", 429, OpenAiError.Quota, "insufficient_quota",
+                : Reject("key_quota", 429, ErrorTypes.Quota, "insufficient_quota",
                     $"You exceeded your token budget: {shortfall.Remaining} of {shortfall.Budget} tokens left, this request may use {worst}. {resets}", headers);
         }
 
@@ -73,7 +74,7 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         {
             slot.Dispose();
             access.Budgets.Settle(reservation!, null);
-            return Reject("busy", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
+            return Reject("busy", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
                 "The server is at its limit of concurrent generations; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "1" });
         }
 
@@ -85,7 +86,7 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
     GateDecision Reject(string reason, int status, string type, string code, string message, IReadOnlyDictionary<string, string>? headers = null)
     {
         access.Metrics.Reject(reason);
-        return new GateDecision.Rejected(status, type, code, message, headers ?? new Dictionary<string, string>());
+        return new GateDecision.Rejected(new ApiException(status, type, message, null, code, headers));
     }
 
     static Dictionary<string, string> Retry(Dictionary<string, string> headers, TimeSpan reset)

@@ -1,3 +1,4 @@
+using FewShot.Serving.Api;
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -22,12 +23,12 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
 
         if (access.Denied.Contains(ip) || (!access.Allowed.IsEmpty && !access.Allowed.Contains(ip)))
         {
-            await RejectAsync(http, "ip_denied", 403, OpenAiError.AccessDenied, "ip_denied", $"Requests from {ipText} are not allowed.");
+            await RejectAsync(http, "ip_denied", 403, ErrorTypes.AccessDenied, "ip_denied", $"Requests from {ipText} are not allowed.");
             return;
         }
         if (access.Lockouts.IsLocked(ipText, out var until))
         {
-            await RejectAsync(http, "ip_locked_out", 403, OpenAiError.AccessDenied, "ip_locked_out",
+            await RejectAsync(http, "ip_locked_out", 403, ErrorTypes.AccessDenied, "ip_locked_out",
                 $"Too many failed authentications from {ipText}; locked out until {until:yyyy-MM-dd HH:mm:ss} UTC.", RetryAfter(until));
             return;
         }
@@ -44,7 +45,7 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
         var perIp = access.Limits.CheckIp(ipText);
         if (!perIp.Passed)
         {
-            await RejectAsync(http, "ip_rate_limited", 429, OpenAiError.RateLimit, "rate_limit_exceeded",
+            await RejectAsync(http, "ip_rate_limited", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
                 $"Rate limit reached for requests from {ipText}: {perIp.Limit} per minute. Try again in {Keys.Durations.Format(perIp.Reset)}.",
                 new Dictionary<string, string>
                 {
@@ -59,7 +60,7 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
         var maxBody = access.Options.MaxRequestBodyBytes;
         if (http.Request.ContentLength > maxBody)
         {
-            await RejectAsync(http, "body_too_large", 413, OpenAiError.InvalidRequest, "request_too_large",
+            await RejectAsync(http, "body_too_large", 413, ErrorTypes.InvalidRequest, "request_too_large",
                 $"The request body of {http.Request.ContentLength} bytes exceeds the limit of {maxBody} bytes.");
             return;
         }
@@ -106,14 +107,14 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
             access.Metrics.Reject("lockout_started");
             await access.Keys.AuditAsync("ip_locked_out", null, ip, $"after {access.Lockouts.Threshold} failed authentications; until {lockedUntil:O}");
         }
-        await RejectAsync(http, reason, 401, OpenAiError.Authentication, "invalid_api_key", message);
+        await RejectAsync(http, reason, 401, ErrorTypes.InvalidRequest, "invalid_api_key", message);
     }
 
     async Task RejectAsync(HttpContext http, string reason, int status, string type, string code, string message,
         IReadOnlyDictionary<string, string>? headers = null)
     {
         access.Metrics.Reject(reason);
-        await OpenAiError.WriteAsync(http, status, type, code, message, headers: headers);
+        await new ApiException(status, type, message, null, code, headers).WriteAsync(http);
     }
 
     Dictionary<string, string> RetryAfter(DateTimeOffset until) => new() { ["Retry-After"] = Seconds(until - access.Options.Time.GetUtcNow()) };

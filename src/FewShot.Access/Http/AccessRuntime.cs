@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using FewShot.Access.Budgets;
 using FewShot.Access.Firewall;
 using FewShot.Access.Keys;
@@ -20,15 +21,12 @@ public sealed class AccessRuntime : IAsyncDisposable
     public IpNetworkList Denied { get; }
     public IpNetworkList TrustedProxies { get; }
 
-    public AccessRuntime(AccessOptions options, IAccessStore store)
+    public AccessRuntime(AccessOptions options, IAccessStore store, ILogger? log = null)
     {
-        if (options.IpRequestsPerMinute <= 0 || options.MaxConcurrentGenerations <= 0 || options.ConcurrencyQueue < 0 || options.MaxRequestBodyBytes <= 0
-            || options.LockoutThreshold <= 0 || options.GlobalDailyBudgetTokens <= 0 || options.LockoutFactor < 1)
-            throw new ArgumentException("access options: limits must be positive (queue may be 0, lockout factor at least 1)");
         Options = options;
         Store = store;
         Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
-        Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens);
+        Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens, log);
         Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
         Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
         Allowed = new IpNetworkList(options.AllowedNetworks);

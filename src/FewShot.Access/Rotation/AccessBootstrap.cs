@@ -6,7 +6,8 @@ namespace FewShot.Access.Rotation;
 
 /// <summary>
 /// Runs before the server takes requests: records the public key's schedule and limits, and sets up the admin key. A new
-/// admin key is handed to <see cref="AccessOptions.OnAdminKeyCreated"/> (or written to stderr) once, never to the log.
+/// admin key is handed once to <see cref="AccessOptions.OnAdminKeyCreated"/> (`fewshot serve` shows it on the console,
+/// never in the log); a host that sets no callback gets it in one warning of the log, the only place left to show it.
 /// </summary>
 public sealed class AccessBootstrap(AccessRuntime access, ILogger<AccessBootstrap> log) : IHostedService
 {
@@ -16,8 +17,12 @@ public sealed class AccessBootstrap(AccessRuntime access, ILogger<AccessBootstra
         var created = await access.Keys.EnsureAdminKeyAsync(access.Options.AdminKey, cancel);
         if (created is not null)
         {
-            log.LogWarning("A new admin key was created; it is shown once, on the console. Store it now.");
-            (access.Options.OnAdminKeyCreated ?? (k => Console.Error.WriteLine($"admin key (shown once, store it now): {k}")))(created);
+            if (access.Options.OnAdminKeyCreated is { } show)
+            {
+                log.LogWarning("A new admin key was created; it is shown once, on the console. Store it now.");
+                show(created);
+            }
+            else log.LogWarning("A new admin key was created (shown once, store it now): {AdminKey}", created);
         }
         log.LogInformation("Access control on: keys in {Database}", access.Options.DatabasePath);
     }

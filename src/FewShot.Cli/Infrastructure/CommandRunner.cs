@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.CommandLine;
 
 namespace FewShot.Cli.Infrastructure;
@@ -36,11 +37,12 @@ public static class CommandRunner
     /// <summary>Exceptions that describe a problem with the user's input rather than with the program.</summary>
     public static bool IsBadInput(Exception e) => e is ArgumentException or FormatException or InvalidDataException
         or FileNotFoundException or DirectoryNotFoundException or NotSupportedException or UnauthorizedAccessException
-        or System.Text.Json.JsonException;
+        or System.Text.Json.JsonException or OptionsValidationException;
 
     static void Report(CliContext context, Exception e, bool verbose)
     {
-        context.Error(e.Message);
+        // A settings section that failed validation at start: its failures, each naming the setting.
+        context.Error(e is OptionsValidationException invalid ? string.Join("; ", invalid.Failures) : e.Message);
         if (verbose) context.ErrorDetail(e.ToString());
     }
 }

@@ -20,14 +20,24 @@ public static class SyntheticDocuments
     /// The word-list rules: their description is one generic line shared by all six, so a document's rule is given
     /// only by its examples, as in the evaluation; the model has to learn to read the rule from its context.
     /// </summary>
-    public static IEnumerable<string> WordLists(int documentsPerTask, int seed) => Documents(SyntheticTasks.WordLists, documentsPerTask, seed + 2);
+    public static IEnumerable<string> WordLists(int documentsPerTask, int seed)
+    {
+        // Lists of 3 words from 600 are few enough (~2e8) that ~115k training lines would share one with the 2,000 test
+        // lists by chance: those are left out of the corpus, so no test line is ever a training line.
+        var testLists = SyntheticTasks.WordLists.SelectMany(t => t.Generate(t.DefaultCount, EvaluationTestSeed)).Select(e => e.Context).ToHashSet();
+        return Documents(SyntheticTasks.WordLists, documentsPerTask, seed + 2, e => !testLists.Contains(e.Context));
+    }
 
-    static IEnumerable<string> Documents(IReadOnlyList<ISyntheticTask> tasks, int documentsPerTask, int seed)
+    /// <summary>The seed of the evaluation's test splits (the built-in task files' "test" split).</summary>
+    public const int EvaluationTestSeed = 2;
+
+    static IEnumerable<string> Documents(IReadOnlyList<ISyntheticTask> tasks, int documentsPerTask, int seed, Func<TaskExample, bool>? keep = null)
     {
         for (var d = 0; d < documentsPerTask; d++)
             for (var t = 0; t < tasks.Count; t++)
             {
-                var examples = tasks[t].Generate(BuiltinCorpus.ExamplesPerDocument, DocumentSeed(seed, d, t));
+                var examples = tasks[t].Generate(2 * BuiltinCorpus.ExamplesPerDocument, DocumentSeed(seed, d, t))
+                    .Where(keep ?? (_ => true)).Take(BuiltinCorpus.ExamplesPerDocument);
                 yield return Join(examples, d % 2 == 0 ? tasks[t].Description : null);
             }
     }

@@ -40,6 +40,12 @@ public sealed class ContaminationIndex
     /// <summary>True when <paramref name="text"/> shares at least one (sampled) n-gram with the index.</summary>
     public bool Overlaps(string text) => CountOverlaps(text, stopAtFirst: true) > 0;
 
+    /// <summary>
+    /// Evaluation's question: null when the text has fewer than <see cref="N"/> words (it holds no n-gram, so the index
+    /// cannot say), else whether it overlaps.
+    /// </summary>
+    public bool? Check(string text) => Words.Hashes(text).Count < N ? null : Overlaps(text);
+
     /// <summary>How many of the text's (sampled) n-grams are in the index.</summary>
     public int CountOverlaps(string text, bool stopAtFirst = false)
     {

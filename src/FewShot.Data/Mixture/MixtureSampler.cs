@@ -40,6 +40,7 @@ public sealed class MixtureSampler
     public MixtureSampler(TokenShards data, int context, ulong seed = 0, IReadOnlyDictionary<string, double>? weights = null)
     {
         if (context < 1) throw new ArgumentException($"context must be positive (got {context})");
+        if (weights is not null) RequireKnownSources(data, weights);
         this.data = data;
         Context = context;
         Seed = seed;
@@ -62,6 +63,14 @@ public sealed class MixtureSampler
         double sum = 0;
         for (var i = 0; i < sources.Length; i++) cumulative[i] = (sum += sources[i].Weight / total);
         cumulative[^1] = 1;
+    }
+
+    /// <summary>Refuses weights (--weights) that name a source the folder does not have, listing the ones it has.</summary>
+    public static void RequireKnownSources(TokenShards data, IReadOnlyDictionary<string, double> weights)
+    {
+        var names = data.Manifest.Sources.Select(s => s.Name).ToList();
+        if (weights.Keys.FirstOrDefault(name => !names.Contains(name)) is { } unknown)
+            throw new ArgumentException($"{data.Folder}: --weights names source '{unknown}', which the folder does not have (it has {string.Join(", ", names)})");
     }
 
     public int Context { get; }

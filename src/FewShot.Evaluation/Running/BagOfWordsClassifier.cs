@@ -1,4 +1,4 @@
-using FewShot.Evaluation.Contamination;
+using FewShot.Data.Dedup;
 
 namespace FewShot.Evaluation.Running;
 
@@ -41,9 +41,9 @@ public sealed class BagOfWordsClassifier
     static Dictionary<int, float> Features(string text)
     {
         var vector = new Dictionary<int, float>();
-        foreach (var word in NGrams.Normalise(text))
+        foreach (var word in Words.Hashes(text))
         {
-            var bucket = (int)(NGrams.Hash([word], 0, 1) % Buckets);
+            var bucket = (int)(word % Buckets);
             vector[bucket] = vector.GetValueOrDefault(bucket) + 1;
         }
         return vector;

@@ -14,6 +14,7 @@ public sealed record MetricRow(string Task, string ConfigHash, string Mode, int 
 public sealed record ExampleRow(string Task, string Mode, int Shots, bool Description, string Split, int Index, string Prompt,
     string Answer, string? Prediction, double Score, int EffectiveShots, bool? Contaminated);
 
+/// <summary>Checked: the examples long enough to hold an n-gram (13 words); Contaminated: those among them found in the training data.</summary>
 public sealed record ContaminationRow(string Task, string Split, int Checked, int Contaminated);
 
 public sealed record ModelSummary(string Name, string Hash, long Parameters, int Layers, int Embedding, int ContextLength, string Tokenizer);

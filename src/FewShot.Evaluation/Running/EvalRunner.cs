@@ -10,7 +10,7 @@ namespace FewShot.Evaluation.Running;
 /// </summary>
 public sealed class EvalRunner(LanguageModel model, EvalOptions options)
 {
-    sealed record Condition(EvalTask Task, string Split, int Shots, bool Description, IReadOnlyList<Prompt> Prompts, bool[]? Contaminated);
+    sealed record Condition(EvalTask Task, string Split, int Shots, bool Description, IReadOnlyList<Prompt> Prompts, bool?[]? Contaminated);
 
     public EvalReport Run(IReadOnlyList<EvalTask> tasks)
     {
@@ -19,7 +19,7 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
         var contamination = new List<ContaminationRow>();
         foreach (var task in tasks)
         {
-            var flags = new Dictionary<string, bool[]?>();
+            var flags = new Dictionary<string, bool?[]?>();
             foreach (var (split, examples) in Splits(task))
             {
                 flags[split] = null;
@@ -27,7 +27,7 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
                 {
                     var found = checker.FindContaminated([.. examples.Select(e => e.Demonstration(task.Config.AnswerDelimiter))]).ToArray();
                     flags[split] = found;
-                    contamination.Add(new ContaminationRow(task.Name, split, found.Length, found.Count(f => f)));
+                    contamination.Add(new ContaminationRow(task.Name, split, found.Count(f => f is not null), found.Count(f => f == true)));
                 }
                 foreach (var shots in ShotsFor(task))
                     foreach (var description in DescriptionsFor(task, shots))
@@ -178,7 +178,7 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
             }
         }
         Aggregate("all", _ => true);
-        if (c.Contaminated is { } flags) Aggregate("clean", i => !flags[i]);
+        if (c.Contaminated is { } flags) Aggregate("clean", i => flags[i] != true);
         return (examples, rows);
     }
 

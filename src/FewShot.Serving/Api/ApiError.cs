@@ -12,7 +12,21 @@ public sealed record ErrorDetail(
     [property: JsonPropertyName("param")] string? Param,
     [property: JsonPropertyName("code")] string? Code);
 
-/// <summary>A request that must be answered with an OpenAI-shaped error; thrown while parsing, caught by the handlers.</summary>
+/// <summary>OpenAI's error types (the "type" field), as its SDKs read them.</summary>
+public static class ErrorTypes
+{
+    public const string InvalidRequest = "invalid_request_error";   // also bad keys, with code invalid_api_key, as OpenAI does
+    public const string AccessDenied = "access_denied";
+    public const string RateLimit = "rate_limit_exceeded";
+    public const string Quota = "insufficient_quota";
+    public const string Server = "server_error";
+}
+
+/// <summary>
+/// The service's one OpenAI-shaped error: thrown while parsing and caught by the handlers, returned by the access gate,
+/// written by the firewall middleware. Status, type, message, the offending field (param), a code, and headers such as
+/// Retry-After and the x-ratelimit-* family.
+/// </summary>
 public sealed class ApiException(int status, string type, string message, string? param = null, string? code = null,
     IReadOnlyDictionary<string, string>? headers = null) : Exception(message)
 {
@@ -23,16 +37,19 @@ public sealed class ApiException(int status, string type, string message, string
     public IReadOnlyDictionary<string, string> Headers { get; } = headers ?? new Dictionary<string, string>();
 
     public static ApiException Invalid(string message, string? param, string? code = null) =>
-        new(StatusCodes.Status400BadRequest, "invalid_request_error", message, param, code);
+        new(StatusCodes.Status400BadRequest, ErrorTypes.InvalidRequest, message, param, code);
 
     public static ApiException UnknownModel(string model) =>
-        new(StatusCodes.Status404NotFound, "invalid_request_error", $"The model '{model}' does not exist or you do not have access to it.", "model", "model_not_found");
+        new(StatusCodes.Status404NotFound, ErrorTypes.InvalidRequest, $"The model '{model}' does not exist or you do not have access to it.", "model", "model_not_found");
 
     public static ApiException Busy(string message, int retryAfterSeconds) =>
-        new(StatusCodes.Status503ServiceUnavailable, "server_error", message, null, "server_overloaded",
+        new(StatusCodes.Status503ServiceUnavailable, ErrorTypes.Server, message, null, "server_overloaded",
             new Dictionary<string, string> { ["Retry-After"] = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     public ApiErrorResult ToResult() => new(this);
+
+    /// <summary>Writes the error as the response (middleware), unless the response has started already.</summary>
+    public Task WriteAsync(HttpContext http) => http.Response.HasStarted ? Task.CompletedTask : ToResult().ExecuteAsync(http);
 }
 
 /// <summary>Writes an <see cref="ApiException"/> with its status and headers (Retry-After, rate-limit headers from the gate).</summary>

@@ -62,7 +62,7 @@ public static class OpenAiApi
             var info = new GenerationRequestInfo(served.Name, prepared.Mode, prepared.PromptIds.Length, prepared.Sampling.MaxNewTokens, parameters.Choices);
             var decision = await gate.AdmitAsync(http, info, http.RequestAborted);
             if (decision is GateDecision.Rejected rejected)
-                return new ApiException(rejected.Status, rejected.Type, rejected.Message, null, rejected.Code, rejected.Headers).ToResult();
+                return rejected.Error.ToResult();
             var lease = ((GateDecision.Admitted)decision).Lease;
             return new GenerationResult(new ApiGeneration(served.Name, chat, prepared, parameters, client, lease, options.RetryAfterSeconds));
         }

@@ -1,3 +1,4 @@
+using FewShot.Serving.Api;
 using Microsoft.AspNetCore.Http;
 
 namespace FewShot.Serving.Pipeline;
@@ -25,8 +26,8 @@ public abstract record GateDecision
 {
     public sealed record Admitted(IGenerationLease Lease) : GateDecision;
 
-    /// <summary>Rejected with an HTTP status, an OpenAI error type and code, a message, and headers such as Retry-After.</summary>
-    public sealed record Rejected(int Status, string Type, string Code, string Message, IReadOnlyDictionary<string, string> Headers) : GateDecision;
+    /// <summary>Rejected with the error to answer (status, OpenAI type and code, message, headers such as Retry-After).</summary>
+    public sealed record Rejected(ApiException Error) : GateDecision;
 }
 
 /// <summary>A reservation made at admission. Charge what the request used, then dispose to release the remainder.</summary>

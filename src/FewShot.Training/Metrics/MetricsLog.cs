@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using FewShot.Training.Training;
+using FewShot.Training.Loop;
 
 namespace FewShot.Training.Metrics;
 

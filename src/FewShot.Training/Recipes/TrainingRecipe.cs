@@ -31,6 +31,9 @@ public sealed class TrainingRecipe
     /// </summary>
     public string? MixtureWeights { get; set; }
 
+    /// <summary><see cref="MixtureWeights"/> parsed (null: the folder's own weights); the names are checked against the folder when it opens.</summary>
+    public IReadOnlyDictionary<string, double>? ParsedMixtureWeights => MixtureWeights is { } text ? ParseMixtureWeights(text) : null;
+
     // Batch: each optimizer step sees BatchTokens tokens, in micro-batches of MicroBatch sequences of ContextLength tokens.
     public int MicroBatch { get; set; } = 12;
     /// <summary>Tokens per optimizer step (null: one micro-batch, or the preset's batch).</summary>
@@ -100,7 +103,7 @@ public sealed class TrainingRecipe
     }
 
     /// <summary>"wordlists=0.5, arithmetic=0.5" as a dictionary: names once each, weights finite and >= 0, one of them > 0.</summary>
-    public static IReadOnlyDictionary<string, double> ParseMixtureWeights(string text)
+    static IReadOnlyDictionary<string, double> ParseMixtureWeights(string text)
     {
         static FormatException Bad(string message) => new($"recipe 'mixture_weights' {message}");
         var weights = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -172,6 +175,7 @@ public sealed class TrainingRecipe
         Require(Replicas is >= 0 and <= 2, "replicas", $"must be 0 (automatic), 1 or 2, got {Replicas}");
         Require(Replicas < 2 || Dropout == 0, "replicas", "2 needs dropout 0 (replicas would share one random generator)");
         Require(Replicas < 2 || MicroBatch >= 2, "replicas", "2 needs a micro-batch of at least 2 sequences");
+        _ = ParsedMixtureWeights;
         return this;
     }
 

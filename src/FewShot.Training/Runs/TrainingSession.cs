@@ -3,10 +3,10 @@ using FewShot.Model;
 using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;
 using FewShot.Training.Checkpoints;
-using FewShot.Training.Data;
+using FewShot.Training.Batches;
 using FewShot.Training.Metrics;
 using FewShot.Training.Recipes;
-using FewShot.Training.Training;
+using FewShot.Training.Loop;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,7 +14,7 @@ namespace FewShot.Training.Runs;
 
 /// <summary>What to train: a recipe, a data source, and where the run lives.</summary>
 /// <param name="TextFile">--text: one text file (90% train, 10% validation).</param>
-/// <param name="DataFolder">--data: a prepared data folder (read through <see cref="DataSources"/>).</param>
+/// <param name="DataFolder">--data: a prepared data folder (read through <see cref="PreparedDataSource"/>).</param>
 /// <param name="ResumeFolder">--resume: an existing run folder to continue.</param>
 /// <param name="InitModel">--init: a model folder whose weights (and tokenizer) start the run.</param>
 public sealed record TrainingRequest(TrainingRecipe Recipe, string? TextFile = null, string? DataFolder = null,
@@ -82,7 +82,7 @@ public sealed class TrainingSession : IDisposable
 
         var data = textFile is not null
             ? TextBatchSource.FromFile(textFile, tokenizer, recipe.Seed)
-            : DataSources.Open(dataFolder!, tokenizer, recipe.Seed, recipe.MixtureWeights is { } w ? TrainingRecipe.ParseMixtureWeights(w) : null);
+            : PreparedDataSource.Open(dataFolder!, tokenizer, recipe.Seed, recipe.ParsedMixtureWeights);
         if (data is TextBatchSource text) text.CheckContext(recipe.Context);
 
         GptConfig config;
@@ -127,9 +127,7 @@ public sealed class TrainingSession : IDisposable
 
     public TrainingSummary Execute(CancellationToken cancel = default)
     {
-        // The reference runs on this thread's intra-op threads; two replicas run on two such sets at once, so the
-        // machine's rate for this run is that many times the single measurement (else MFU reads up to 200%).
-        if (double.IsNaN(Trainer.PeakFlops)) Trainer.PeakFlops = Trainer.Replicas * ModelFlops.MatmulRate(1024, 3, Model.parameters().First().device);
+        if (double.IsNaN(Trainer.PeakFlops)) Trainer.PeakFlops = MachinePeak.For(Model.parameters().First().device);
         var result = Trainer.Run(cancel);
         metrics.Dispose();
         var plots = TrainingPlots.Write(Run.Metrics, Run.Plots);

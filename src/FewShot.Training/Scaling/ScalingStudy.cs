@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using FewShot.Model;
 using FewShot.Model.Tokenization;
-using FewShot.Training.Data;
+using FewShot.Training.Batches;
 using FewShot.Training.Recipes;
-using FewShot.Training.Training;
+using FewShot.Training.Loop;
 using static TorchSharp.torch;
 
 namespace FewShot.Training.Scaling;

@@ -1,47 +1,49 @@
+using System.Text.Json;
+using FewShot.Data;
+using FewShot.Data.Mixture;
 using FewShot.Evaluation.Contamination;
+using FewShot.Model.Tokenization;
 
 namespace FewShot.Evaluation.Tests.Running;
 
+/// <summary>`eval --contamination DIR` reads the training n-gram index that `data prepare` wrote into DIR.</summary>
 public class ContaminationTests
 {
-    [Fact]
-    public void NormalisationLowerCasesAndDropsPunctuation()
+    /// <summary>A prepared folder of Shakespeare plus one planted evaluation example (upper-cased, punctuation changed), exact index.</summary>
+    static string Prepare(TempFolder temp, string planted, int sampling)
     {
-        Assert.Equal(["q", "what", "is", "48", "plus", "76", "a", "124"], NGrams.Normalise("Q: What is 48 plus 76? A: 124"));
-        var (n, hashes) = NGrams.Of("It's the END, my friend!");
-        Assert.Equal(5, n);
-        Assert.Equal(hashes, NGrams.Of("its the end my   friend").Hashes);
+        var shakespeare = File.ReadAllText(TestEnvironment.Shakespeare)[..200_000];
+        var documents = shakespeare.Split("\n\n").Append("Some preface. " + planted.ToUpperInvariant().Replace(".", ";") + " and more");
+        File.WriteAllLines(temp.File("train.jsonl"), documents.Select(t => JsonSerializer.Serialize(new { text = t })));
+        var mixture = MixtureSpec.Parse("""{"sources":[{"name":"plays","paths":["train.jsonl"],"weight":1}]}""", temp.Path);
+        DataPipeline.Prepare(mixture, temp.File("data"), new PrepareOptions { Tokenizer = new ByteTokenizer(), ValidationFraction = 0, TrainNGramSampling = sampling });
+        return temp.File("data");
     }
 
     [Fact]
-    public void APlantedContaminatedExampleIsFlaggedAndOnlyIt()
+    public void APlantedContaminatedExampleIsFlaggedAndOnlyItAndShortOnesAreUnchecked()
     {
-        using var data = new TempFolder();
-        var shakespeare = File.ReadAllText(TestEnvironment.Shakespeare)[..200_000];
+        using var temp = new TempFolder();
         var planted = "Q: Which .NET type is this? Manages a compact array of bit values, which are represented as Booleans. A: BitArray";
-        File.WriteAllText(Path.Combine(data.Path, "part1.txt"), shakespeare);
-        File.WriteAllText(Path.Combine(data.Path, "part2.jsonl"),
-            "{\"text\": \"unrelated words\"}\n{\"text\": \"Some preface. " + planted.ToUpperInvariant().Replace(".", ";") + " and more\"}\n");
-
-        var line = shakespeare.Split('\n').First(l => l.Split(' ').Length >= 8); // a short Shakespeare line: its own n-gram
+        var folder = Prepare(temp, planted, sampling: 1);
+        var speech = File.ReadAllText(TestEnvironment.Shakespeare)[..200_000].Split("\n\n").First(l => l.Split(' ').Length >= 20); // a speech: its own 13-grams
         var texts = new[]
         {
             "Q: Which .NET type is this? Represents a dictionary of keys and values for a test. A: Dictionary",
             planted,
-            line,
-            "Q: What is 48 plus 76? A: 124",
+            speech,
+            "Q: What is 48 plus 76? A: 124",   // 8 words: no 13-gram, so the index cannot say
         };
-        var checker = new TrainingDataChecker(data.Path);
-        var flags = checker.FindContaminated(texts);
-        Assert.Equal([false, true, true, false], flags);
-        Assert.Equal(2, checker.FilesScanned);
+        var checker = PreparedDataChecker.Open(folder);
+        Assert.Equal(1, checker.Index.Sampling);
+        Assert.Equal([false, true, true, null], checker.FindContaminated(texts));
     }
 
     [Fact]
-    public void AFolderWithoutTrainingDataIsAnError()
+    public void AFolderWithoutAnIndexOrNoFolderIsAClearError()
     {
-        using var data = new TempFolder();
-        Assert.Throws<InvalidDataException>(() => new TrainingDataChecker(data.Path).FindContaminated(["x"]));
-        Assert.Throws<DirectoryNotFoundException>(() => new TrainingDataChecker(data.File("missing")).FindContaminated(["x"]));
+        using var temp = new TempFolder();
+        Assert.Contains("missing", Assert.Throws<DirectoryNotFoundException>(() => PreparedDataChecker.Open(temp.File("missing"))).Message);
+        Assert.ThrowsAny<IOException>(() => PreparedDataChecker.Open(temp.Path));   // no manifest.json
     }
 }

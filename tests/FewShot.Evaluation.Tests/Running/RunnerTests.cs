@@ -1,3 +1,4 @@
+using FewShot.Data.Contamination;
 using FewShot.Evaluation.Contamination;
 using FewShot.Evaluation.Reports;
 using FewShot.Evaluation.Running;
@@ -93,12 +94,12 @@ public class RunnerTests
     [Fact]
     public void ContaminatedExamplesAreCountedAndTheCleanSubsetReported()
     {
-        using var data = new TempFolder();
         var task = Arithmetic();
-        File.WriteAllText(data.File("train.txt"), "some text\n" + task.Eval[1].Demonstration("") + "\nmore text\n");
+        // The data pipeline's index over "training data" holding one planted example; 5-grams, as these examples are short.
+        var training = ContaminationIndex.Build(["some text\n" + task.Eval[1].Demonstration("") + "\nmore text\n"], n: 5);
         var report = new EvalRunner(TestSupport.TinyModel(), new EvalOptions
         {
-            Shots = [0], Limit = 4, Contamination = new TrainingDataChecker(data.Path),
+            Shots = [0], Limit = 4, Contamination = new PreparedDataChecker(training),
         }).Run([task]);
         var iid = Assert.Single(report.Contamination, c => c.Split == "iid");
         Assert.True(iid.Contaminated >= 1); // the planted one (and any exact duplicate of it)

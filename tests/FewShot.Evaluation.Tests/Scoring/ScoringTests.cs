@@ -1,4 +1,4 @@
-using FewShot.Evaluation.Benchmarks;
+using FewShot.Benchmarks;
 using FewShot.Evaluation.Scoring;
 using FewShot.Model.Generation;
 using FewShot.Model.Storage;

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
 using FewShot.Cli.Plots;
-using FewShot.Model.Benchmarks;
+using FewShot.Benchmarks;
 using Spectre.Console;
 
 namespace FewShot.Cli.Commands.Bench;

@@ -4,7 +4,7 @@ using FewShot.Cli.Infrastructure;
 using FewShot.Data.Mixture;
 using FewShot.Data.Shards;
 using FewShot.Model;
-using FewShot.Model.Benchmarks;
+using FewShot.Benchmarks;
 using FewShot.Model.Storage;
 using ScottPlot;
 using Spectre.Console;

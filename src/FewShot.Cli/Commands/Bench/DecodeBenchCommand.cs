@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
-using FewShot.Model.Benchmarks;
+using FewShot.Benchmarks;
 using FewShot.Model.Inference;
 using FewShot.Model.Storage;
 using FewShot.Model.Tokenization;

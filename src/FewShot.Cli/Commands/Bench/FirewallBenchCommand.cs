@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using FewShot.Access.Bench;
+using FewShot.Benchmarks;
 using FewShot.Cli.Infrastructure;
 using Spectre.Console;
 

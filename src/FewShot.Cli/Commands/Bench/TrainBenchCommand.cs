@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FewShot.Cli.Infrastructure;
-using FewShot.Training.Benchmark;
+using FewShot.Benchmarks;
+using FewShot.Training.Loop;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -37,6 +38,9 @@ public sealed class TrainBenchCommand : CliCommand
         json["tokens_per_s"] = json["tokens_per_second"]?.DeepClone();
         json["model_flops_per_s"] = json["model_flops_per_second"]?.DeepClone();
         json["matmul_flops_per_s"] = json["matmul_flops_per_second"]?.DeepClone();
+        // An all-core measurement becomes this machine's fixed MFU reference when it beats the stored one.
+        if (parse.GetValue(threads) == 0 && MachinePeak.Record(result.MatmulFlopsPerSecond)) context.Info($"stored as this machine's peak for MFU: {MachinePeak.StorePath}");
+        json["mfu_peak_flops_per_s"] = MachinePeak.StoredCpuFlops();
         BenchOutput.Write(context, json, "breakdown");
         if (!context.Json) context.Info(result.Breakdown);
         return Task.FromResult(ExitCodes.Success);

@@ -16,6 +16,7 @@ public sealed class DataPrepareCommand : CliCommand
     readonly Option<string> output = new("--out") { Description = "Data folder to write (shards, manifest.json, report.json)", Required = true };
     readonly Option<int> workers = new("--workers") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
     readonly Option<ulong?> seed = new("--seed") { Description = "Seed of the quality filter's Pareto draws and classifier" };
+    readonly Option<int> ngramSampling = new("--ngram-sampling") { Description = "The training 13-gram index (for eval --contamination) keeps 1 in this many n-grams; 1 = exact", DefaultValueFactory = _ => new PrepareOptions().TrainNGramSampling };
 
     public DataPrepareCommand() : base("prepare", "Turn a mixture of raw corpora into token shards")
     {
@@ -23,13 +24,16 @@ public sealed class DataPrepareCommand : CliCommand
         Options.Add(output);
         Options.Add(workers);
         Options.Add(seed);
+        Options.Add(ngramSampling);
     }
 
     public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
         var count = parse.GetValue(workers);
         if (count < 1) throw new ArgumentException($"--workers must be at least 1, got {count}");
-        var options = new PrepareOptions { Workers = count };
+        var sampling = parse.GetValue(ngramSampling);
+        if (sampling < 1) throw new ArgumentException($"--ngram-sampling must be at least 1, got {sampling}");
+        var options = new PrepareOptions { Workers = count, TrainNGramSampling = sampling };
         if (parse.GetValue(seed) is { } s) options = options with { Quality = options.Quality with { Seed = s } };
         var name = parse.GetValue(mixture)!;
         var outDir = parse.GetValue(output)!;

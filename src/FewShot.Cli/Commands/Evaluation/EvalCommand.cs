@@ -27,7 +27,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string> output = new("--out") { Description = "Folder for results.json, examples.jsonl and the result cache", DefaultValueFactory = _ => Path.Combine("runs", "eval") };
     readonly Option<string> descriptions = new("--descriptions") { Description = "with | without | both: the task description before the examples", DefaultValueFactory = _ => "with" };
     readonly Option<string?> decoding = new("--decoding") { Description = "greedy | beam: override generate_until tasks' decoding" };
-    readonly Option<string?> contamination = new("--contamination") { Description = "Training data folder: flag examples sharing a 13-gram with it and report the clean subset" };
+    readonly Option<string?> contamination = new("--contamination") { Description = "Prepared data folder (fewshot data prepare): flag examples sharing a 13-gram with its training split and report the clean subset" };
     readonly Option<bool> finetune = new("--finetune") { Description = "Also fine-tune a copy of the model on each K > 0 demonstrations and report it beside in-context learning" };
     readonly Option<int> finetuneSteps = new("--finetune-steps") { Description = "AdamW steps of --finetune", DefaultValueFactory = _ => 8 };
     readonly Option<double> finetuneRate = new("--finetune-lr") { Description = "Learning rate of --finetune", DefaultValueFactory = _ => 1e-4 };
@@ -81,7 +81,7 @@ public sealed class EvalCommand : CliCommand
             Limit = parse.GetValue(limit),
             Descriptions = mode,
             Decoding = decode,
-            Contamination = parse.GetValue(contamination) is { } data ? new TrainingDataChecker(data, loaded.Tokenizer) : null,
+            Contamination = parse.GetValue(contamination) is { } data ? PreparedDataChecker.Open(data) : null,
             FineTune = parse.GetValue(finetune) ? new FineTuner.Settings(parse.GetValue(finetuneSteps), parse.GetValue(finetuneRate)) : null,
         };
 

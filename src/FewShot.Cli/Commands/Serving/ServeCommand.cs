@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using FewShot.Access;
 using FewShot.Access.Keys;
 using FewShot.Access.Http;
@@ -14,8 +15,8 @@ namespace FewShot.Cli.Commands.Serving;
 
 /// <summary>
 /// fewshot serve --model DIR [--urls http://127.0.0.1:8080]: the chat page at / and the OpenAI-compatible API at /v1.
-/// Settings come from --config (appsettings-style JSON, section "Serving"), FEWSHOT_Serving__* environment variables,
-/// then these flags.
+/// Settings come from --config (appsettings-style JSON, sections "Serving" and "Access"), FEWSHOT_Serving__* and
+/// FEWSHOT_Access__* environment variables, then these flags.
 /// </summary>
 public sealed class ServeCommand : CliCommand
 {
@@ -61,46 +62,42 @@ public sealed class ServeCommand : CliCommand
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                 throw new ArgumentException($"--urls: '{address}' is not an http(s) address");
 
-        var access = parse.GetValue(open) ? null : AccessFrom(parse, context);
-        if (access is null) context.Warn("--open: no keys, quotas or firewall; every route is open to anyone who can reach this address");
-        var app = ServingHost.Build(overrides, parse.GetValue(config), addresses,
-            customize: access is null ? null : builder => builder.Services.AddFewShotAccess(access),
-            guard: access is null ? null : web => { web.UseFewShotAccess(); web.MapAdminApi(); });
-        try
-        {
-            _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value; // validate before the host starts (and logs)
-        }
-        catch (OptionsValidationException e)
-        {
-            await app.DisposeAsync();
-            throw new ArgumentException(string.Join("; ", e.Failures));
-        }
+        var guarded = !parse.GetValue(open);
+        if (guarded) AccessFlags(parse, overrides);
+        else context.Warn("--open: no keys, quotas or firewall; every route is open to anyone who can reach this address");
+        await using var app = ServingHost.Build(overrides, parse.GetValue(config), addresses,
+            customize: !guarded ? null : builder => builder.Services.AddFewShotAccess(o => o.OnAdminKeyCreated = key => context.Warn($"admin key (shown once, keep it): {key}")),
+            guard: !guarded ? null : web => { web.UseFewShotAccess(); web.MapAdminApi(); });
+        // Validate before the host starts (and logs); a failure is bad input (exit 2), each failure naming its setting.
+        _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value;
+        if (guarded) _ = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value;
         await app.StartAsync(cancel);
         var served = app.Services.GetRequiredService<ServedModel>();
         context.Info($"serving {served.Name} (context {served.ContextLength}) - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
-        try { await app.WaitForShutdownAsync(cancel); }
-        finally { await app.DisposeAsync(); }
+        await app.WaitForShutdownAsync(cancel);
         return ExitCodes.Success;
     }
 
-    AccessOptions AccessFrom(ParseResult parse, CliContext context)
+    /// <summary>The access flags as "Access:" settings, so that they override the settings file and environment like the serving flags.</summary>
+    void AccessFlags(ParseResult parse, Dictionary<string, string?> overrides)
     {
-        var options = new AccessOptions
-        {
-            DatabasePath = parse.GetValue(db) ?? AccessOptions.DefaultDatabasePath(),
-            AdminKey = parse.GetValue(adminKey),
-            OnAdminKeyCreated = key => context.Warn($"admin key (shown once, keep it): {key}"),
-            GlobalDailyBudgetTokens = parse.GetValue(globalBudget),
-            TrustedProxies = [.. parse.GetValue(trustedProxies) ?? []],
-            AllowedNetworks = [.. parse.GetValue(allow) ?? []],
-            DeniedNetworks = [.. parse.GetValue(deny) ?? []],
-        };
+        void Set(string key, object? value) { if (value is not null) overrides["Access:" + key] = Convert.ToString(value, CultureInfo.InvariantCulture); }
+        void List(string key, string[]? values) { for (var i = 0; i < (values?.Length ?? 0); i++) Set($"{key}:{i}", values![i]); }
+        Set("DatabasePath", parse.GetValue(db));
+        Set("AdminKey", parse.GetValue(adminKey));
+        Set("GlobalDailyBudgetTokens", parse.GetValue(globalBudget));
+        List("TrustedProxies", parse.GetValue(trustedProxies));
+        List("AllowedNetworks", parse.GetValue(allow));
+        List("DeniedNetworks", parse.GetValue(deny));
         if (parse.GetValue(publicKey) is { } rotation)
         {
-            var graceSpan = Durations.Parse(parse.GetValue(publicKeyGrace)!, "--public-key-grace");
-            options.PublicKey = new PublicKeyOptions(rotation, graceSpan,
-                parse.GetValue(publicKeyBudget) is { } budget ? new KeyLimits(BudgetTokens: budget, Period: BudgetPeriod.Day) : null);
+            Set("PublicKey:Rotation", rotation);
+            Set("PublicKey:Grace", Durations.Parse(parse.GetValue(publicKeyGrace)!, "--public-key-grace").ToString("c", CultureInfo.InvariantCulture));
+            if (parse.GetValue(publicKeyBudget) is { } budget)
+            {
+                Set("PublicKey:Limits:BudgetTokens", budget);
+                Set("PublicKey:Limits:Period", nameof(BudgetPeriod.Day));
+            }
         }
-        return options;
     }
 }

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
 using FewShot.Training.Recipes;
 using FewShot.Training.Runs;
-using FewShot.Training.Training;
+using FewShot.Training.Loop;
 using Spectre.Console;
 
 namespace FewShot.Cli.Commands.Training;
