@@ -51,12 +51,7 @@ public sealed class DecodeWeights : IDisposable
     {
         var config = model.Config;
         var state = model.state_dict();
-        float[] Values(string name)
-        {
-            using var _ = no_grad();
-            using var t = state[name].detach().cpu().to(ScalarType.Float32).contiguous();
-            return t.data<float>().ToArray();
-        }
+        float[] Values(string name) => Floats(state[name]);
         AlignedBuffer<float> Vector(string name) => new(Values(name));
         AlignedBuffer<float>? Optional(string name) => state.ContainsKey(name) ? Vector(name) : null;
         WeightMatrix Matrix(string name)
@@ -80,6 +75,14 @@ public sealed class DecodeWeights : IDisposable
             };
         }
         return new DecodeWeights(config, format, blocks, Matrix("wte.weight"), Vector("wpe.weight"), Vector("ln_f.weight"), Optional("ln_f.bias"));
+    }
+
+    /// <summary>A tensor's values as a row-major float array (on the CPU, in F32).</summary>
+    public static float[] Floats(Tensor value)
+    {
+        using var _ = no_grad();
+        using var t = value.detach().cpu().to(ScalarType.Float32).contiguous();
+        return t.data<float>().ToArray();
     }
 
     public void Dispose()

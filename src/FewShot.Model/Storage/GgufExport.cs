@@ -76,12 +76,7 @@ public static class GgufExport
     {
         var config = model.Config;
         var state = model.state_dict();
-        float[] Values(string key)
-        {
-            using var _ = no_grad();
-            using var t = state[key].detach().cpu().to(ScalarType.Float32).contiguous();
-            return t.data<float>().ToArray();
-        }
+        float[] Values(string key) => DecodeWeights.Floats(state[key]);
         var entries = new List<Entry>();
         void Matrix(string gguf, string key, bool quantize = true)
         {
