@@ -117,6 +117,39 @@ public sealed class FusedDecoderTests
     }
 
     [Fact]
+    public void MatricesLargeEnoughToSplitOverTwoThreadsGiveTheSameLogits()
+    {
+        manual_seed(5);
+        using var model = new Gpt(new GptConfig
+        {
+            VocabSize = 700, ContextLength = 96, Layers = 2, Heads = 4, Embedding = 256, // c_fc is 1 MB: split over the team
+            AttentionTypes = [AttentionKind.Local, AttentionKind.Strided], Window = 12, SparseStride = 8,
+        });
+        model.eval();
+        var ids = Enumerable.Range(0, 90).Select(i => (i * 131 + 7) % 700).ToArray();
+        var reference = ReferenceLogits(model, ids);
+        using var fused = new FusedDecoder(DecodeWeights.From(model, WeightFormat.F32), threads: 2);
+        var stepped = StepLogits(fused, ids);
+        for (var t = 0; t < ids.Length; t++)
+            Assert.True(Worst(reference[t], stepped[t]) < 1e-4, $"position {t}: {Worst(reference[t], stepped[t])}");
+        fused.Weights.Dispose();
+    }
+
+    [Fact]
+    public void WorkerTeamCoversEveryIndexOnceAndReportsFailures()
+    {
+        using var team = new WorkerTeam(2);
+        for (var round = 0; round < 200; round++)
+        {
+            var hits = new int[1000 + round];
+            team.For(hits.Length, (first, end, _) => { for (var i = first; i < end; i++) Interlocked.Increment(ref hits[i]); }, grain: 7);
+            Assert.All(hits, h => Assert.Equal(1, h));
+        }
+        var e = Assert.Throws<AggregateException>(() => team.For(64, (first, _, _) => { if (first > 0) throw new InvalidOperationException("boom"); }));
+        Assert.Equal("boom", e.InnerException!.Message);
+    }
+
+    [Fact]
     public void RaggedRowsDecodeTogetherAsTheyWouldAlone()
     {
         using var model = Architecture("local");

@@ -12,6 +12,12 @@ public sealed unsafe class FusedDecoder : IDisposable
     /// <summary>Most tokens one forward call processes; longer prompts go through in chunks.</summary>
     public const int Chunk = 64;
 
+    /// <summary>
+    /// Loops that read less than this run on one thread: splitting them saves microseconds on a quiet machine and can
+    /// cost a scheduler time slice on a busy one (the 0.8M-parameter Shakespeare model has no matrix this large).
+    /// </summary>
+    const long MinParallelBytes = 256 * 1024;
+
     readonly DecodeWeights weights;
     readonly WorkerTeam team;
     readonly int C, heads, hs, vocab;
@@ -123,7 +129,9 @@ public sealed unsafe class FusedDecoder : IDisposable
                     new ReadOnlySpan<float>(source + 2 * C, hs).CopyTo(new Span<float>(cache.Value(layer, rowOf[i], head, positionOf[i]), hs));
                 }
             (attCache, attLayer) = (cache, layer);
-            team.For(n * heads, attentionBody); // (n, C), heads side by side
+            var attended = 0L;
+            for (var i = 0; i < n; i++) attended += Math.Min(positionOf[i] + 1, cache.Slots[layer]);
+            team.For(n * heads, attentionBody, minimumUnits: attended * C * 8 < MinParallelBytes ? int.MaxValue : 2); // (n, C), heads side by side
             attCache = null;
             MatMul(b.AttnProj, att.Pointer, n, x.Pointer, C, b.AttnProjBias, accumulate: true);
 
@@ -154,7 +162,7 @@ public sealed unsafe class FusedDecoder : IDisposable
         mmY = output;
         mmBias = bias is null ? null : bias.Pointer;
         (mmCount, mmStride, mmAccumulate) = (count, stride, accumulate);
-        team.For(m.Out, matMulBody, grain: 16);
+        team.For(m.Out, matMulBody, grain: 16, minimumUnits: m.Bytes < MinParallelBytes ? int.MaxValue : 2);
         mm = null;
     }
 
