@@ -24,10 +24,11 @@ public static class AccessHosting
         services.AddOptions<AccessOptions>().BindConfiguration(AccessOptions.Section)
             .Configure(o => configure?.Invoke(o))
             .ValidateDataAnnotations()
+            .Validate(o => o.LeaseTime >= TimeSpan.FromSeconds(1), "Access:LeaseTime must be at least one second")
             .Validate(o => o.LockoutFirst > TimeSpan.Zero && o.LockoutMax >= o.LockoutFirst && o.LockoutWindow > TimeSpan.Zero,
                 "Access:LockoutFirst, LockoutMax and LockoutWindow must be positive, LockoutMax at least LockoutFirst")
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<AccessOptions>, StoreValidation>();
+        services.AddSingleton<IValidateOptions<AccessOptions>, LocationValidation>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AccessOptions>>().Value);
         services.TryAddSingleton<IAccessStore>(sp => StoreLocation.From(sp.GetRequiredService<AccessOptions>()).Open());
         services.AddSingleton(sp => new AccessRuntime(sp.GetRequiredService<AccessOptions>(), sp.GetRequiredService<IAccessStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FewShot.Access")));
@@ -40,12 +41,17 @@ public static class AccessHosting
         return services;
     }
 
-    /// <summary>A malformed Access:Store fails at start with its own one-line reason, before anything is opened or written.</summary>
-    sealed class StoreValidation : IValidateOptions<AccessOptions>
+    /// <summary>A malformed Access:Store or Access:Limits fails at start with its own one-line reason, before anything is opened or written.</summary>
+    sealed class LocationValidation : IValidateOptions<AccessOptions>
     {
         public ValidateOptionsResult Validate(string? name, AccessOptions options)
         {
-            try { StoreLocation.From(options); return ValidateOptionsResult.Success; }
+            try
+            {
+                StoreLocation.From(options);
+                Limits.LimitsLocation.Parse(options.Limits);
+                return ValidateOptionsResult.Success;
+            }
             catch (FormatException e) { return ValidateOptionsResult.Fail(e.Message); }
         }
     }

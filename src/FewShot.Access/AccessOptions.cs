@@ -19,6 +19,16 @@ public sealed class AccessOptions
     /// instances share one); null: the SQLite file at <see cref="DatabasePath"/>. See docs/deploy.md.</summary>
     public string? Store { get; set; }
 
+    /// <summary>Where rate limits and budget reservations live: "memory" (one instance) or "redis://[:PASSWORD@]HOST:PORT[/DB]"
+    /// (shared by every instance on that Redis). See docs/deploy.md.</summary>
+    public string Limits { get; set; } = "memory";
+
+    /// <summary>What requests get while Redis is unreachable: "closed" (503 with Retry-After) or "open" (this instance's own limits).</summary>
+    [RegularExpression("^(closed|open)$", ErrorMessage = "Access:LimitsFail must be closed or open")] public string LimitsFail { get; set; } = "closed";
+
+    /// <summary>How long a reservation in Redis lives unless the request renews it (it does, at a third of this, while it runs).</summary>
+    public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>An fsa-… admin key chosen by the operator; null: create one on first start and print it once.</summary>
     public string? AdminKey { get; set; }
 

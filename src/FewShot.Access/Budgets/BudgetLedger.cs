@@ -117,6 +117,9 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         if (usage is not null && (usage.Total > 0 || usage.CostMicros > 0)) writer.Enqueue(usage);
     }
 
+    /// <summary>Writes a charge made elsewhere (the shared admission in Redis) to the store, behind the request like every charge.</summary>
+    public void Record(UsageRecord usage) => writer.Enqueue(usage);
+
     /// <summary>Waits until every charge so far is in the store.</summary>
     public Task FlushAsync() => writer.FlushAsync();
 

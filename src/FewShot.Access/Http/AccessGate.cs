@@ -7,6 +7,7 @@ using FewShot.Access.Limits;
 using FewShot.Access.Storage;
 using FewShot.Serving.Pipeline;
 using Microsoft.AspNetCore.Http;
+using StackExchange.Redis;
 
 namespace FewShot.Access.Http;
 
@@ -36,56 +37,112 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
                 $"The prompt has {request.PromptTokens} tokens; this key allows at most {promptCap}.");
 
         var worst = request.WorstCaseTokens;
+        if (access.Shared is { } shared)
+        {
+            try { return await AdmitSharedAsync(shared, http, key, request); }
+            catch (Exception e) when (e is RedisException or TimeoutException && access.Options.LimitsFail != "open")
+            {
+                return Reject("limits_unavailable", 503, ErrorTypes.Server, "service_unavailable",
+                    "The service cannot check its limits right now; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "2" });
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                access.Metrics.Reject("limits_unavailable_fail_open");  // counted, then admitted on this instance's own limits below
+            }
+        }
         var headers = new Dictionary<string, string>();
-        if (access.Limits.CheckKeyRequests(key) is { } requests)
-        {
-            AddHeaders(headers, "requests", requests);
-            if (!requests.Passed)
-                return Reject("key_rate_limited_requests", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
-                    $"Rate limit reached for requests: {requests.Limit} per minute. Try again in {Durations.Format(requests.Reset)}.", Retry(headers, requests.Reset));
-        }
-        if (access.Limits.CheckKeyTokens(key, worst) is { } tokens)
-        {
-            AddHeaders(headers, "tokens", tokens);
-            if (!tokens.Passed)
-                return Reject("key_rate_limited_tokens", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
-                    $"Rate limit reached for tokens: {tokens.Limit} per minute, this request may use {worst}. Try again in {Durations.Format(tokens.Reset)}.",
-                    Retry(headers, tokens.Reset));
-        }
+        if (access.Limits.CheckKeyRequests(key) is { } requests && RateRefusal(headers, "requests", requests, worst) is { } r) return r;
+        if (access.Limits.CheckKeyTokens(key, worst) is { } tokens && RateRefusal(headers, "tokens", tokens, worst) is { } t) return t;
 
         var (reservation, shortfall) = await access.Budgets.TryReserveAsync(key, worst, request.WorstCaseMicros, cancel);
-        if (shortfall is not null)
-        {
-            var resets = shortfall.ResetsAt is { } r ? $"It resets at {r:yyyy-MM-dd HH:mm:ss} UTC." : "It does not reset.";
-            if (shortfall.ResetsAt is { } at)
-            {
-                headers["Retry-After"] = AccessMiddleware.Seconds(at - access.Options.Time.GetUtcNow());
-                headers["x-quota-reset"] = at.ToString("O", CultureInfo.InvariantCulture);
-            }
-            var (left, budget, need) = shortfall.IsMoney
-                ? (Usd(shortfall.Remaining), Usd(shortfall.Budget), $"may cost {Usd(request.WorstCaseMicros)}")
-                : ($"{shortfall.Remaining}", $"{shortfall.Budget}", $"may use {worst}");
-            var unit = shortfall.IsMoney ? "" : " tokens";
-            return shortfall.IsGlobal
-                ? Reject("global_quota", 429, ErrorTypes.Quota, "insufficient_quota",
-                    $"The service's daily {(shortfall.IsMoney ? "" : "token ")}balance is spent ({left} of {budget} left, this request {need}). {resets}", headers)
-                : Reject("key_quota", 429, ErrorTypes.Quota, "insufficient_quota",
-                    $"You exceeded your {(shortfall.IsMoney ? "" : "token ")}budget: {left} of {budget}{unit} left, this request {need}. {resets}", headers);
-        }
+        if (shortfall is not null) return BudgetRefusal(shortfall, headers, request);
 
         var slot = await access.Limits.Concurrency.AcquireAsync(1, cancel);
         if (!slot.IsAcquired)
         {
             slot.Dispose();
             access.Budgets.Settle(reservation!, null);
-            return Reject("busy", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
-                "The server is at its limit of concurrent generations; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "1" });
+            return Busy();
         }
 
         foreach (var (name, value) in headers) http.Response.Headers[name] = value;
         access.Metrics.Admit();
-        return new GateDecision.Admitted(new Lease(access.Budgets, reservation!, slot, request.Model, request.Price));
+        return new GateDecision.Admitted(new Lease(usage =>
+        {
+            access.Budgets.Settle(reservation!, usage with { At = reservation!.At, RequestId = reservation.RequestId });
+            return ValueTask.CompletedTask;
+        }, key.Id, slot, request.Model, request.Price));
     }
+
+    /// <summary>The same checks in one Redis script shared by every instance; the concurrency cap stays this instance's.</summary>
+    async Task<GateDecision> AdmitSharedAsync(RedisAdmission shared, HttpContext http, KeyRecord key, GenerationRequestInfo request)
+    {
+        var headers = new Dictionary<string, string>();
+        var worst = request.WorstCaseTokens;
+        var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros);
+        if (refusal is { Kind: "requests" or "tokens" })
+            return RateRefusal(headers, refusal.Kind, new LimitCheck(false, refusal.Limit, refusal.Remaining, refusal.Reset), worst)!;
+        if (refusal is not null)
+            return BudgetRefusal(new BudgetLedger.Shortfall(refusal.Kind.StartsWith("global", StringComparison.Ordinal), refusal.Limit, refusal.Remaining,
+                refusal.BudgetResets, IsMoney: refusal.Kind.EndsWith("money", StringComparison.Ordinal)), headers, request);
+
+        var slot = await access.Limits.Concurrency.AcquireAsync(1, http.RequestAborted);
+        if (!slot.IsAcquired)
+        {
+            slot.Dispose();
+            await shared.SettleAsync(grant!, 0, 0);
+            return Busy();
+        }
+        access.Metrics.Admit();
+        var renew = new Timer(_ => _ = shared.RenewAsync(grant!).ContinueWith(t => _ = t.Exception, TaskScheduler.Default), null,
+            shared.LeaseTime / 3, shared.LeaseTime / 3);
+        return new GateDecision.Admitted(new Lease(async usage =>
+        {
+            await renew.DisposeAsync();
+            // A server that reports more than the worst case it asked for is charged the worst case (the budget is a promise).
+            usage = usage with { At = grant!.At, RequestId = grant.RequestId, PromptTokens = (int)Math.Min(usage.PromptTokens, grant.Tokens) };
+            usage = usage with { CompletionTokens = (int)Math.Min(usage.CompletionTokens, grant.Tokens - usage.PromptTokens), CostMicros = Math.Min(usage.CostMicros, grant.Micros) };
+            // The ledger row first (it survives a Redis outage), then the charge in Redis that every instance's next admission sees.
+            if (usage.Total > 0 || usage.CostMicros > 0) access.Budgets.Record(usage);
+            try { await shared.SettleAsync(grant, usage.Total, usage.CostMicros); }
+            catch (Exception e) when (e is RedisException or TimeoutException) { access.Metrics.Reject("settle_deferred_to_lease_expiry"); }
+        }, key.Id, slot, request.Model, request.Price));
+    }
+
+    GateDecision? RateRefusal(Dictionary<string, string> headers, string kind, LimitCheck check, long worst)
+    {
+        AddHeaders(headers, kind, check);
+        if (check.Passed) return null;
+        return kind == "requests"
+            ? Reject("key_rate_limited_requests", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
+                $"Rate limit reached for requests: {check.Limit} per minute. Try again in {Durations.Format(check.Reset)}.", Retry(headers, check.Reset))
+            : Reject("key_rate_limited_tokens", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
+                $"Rate limit reached for tokens: {check.Limit} per minute, this request may use {worst}. Try again in {Durations.Format(check.Reset)}.",
+                Retry(headers, check.Reset));
+    }
+
+    GateDecision BudgetRefusal(BudgetLedger.Shortfall shortfall, Dictionary<string, string> headers, GenerationRequestInfo request)
+    {
+        var worst = request.WorstCaseTokens;
+        var resets = shortfall.ResetsAt is { } r ? $"It resets at {r:yyyy-MM-dd HH:mm:ss} UTC." : "It does not reset.";
+        if (shortfall.ResetsAt is { } at)
+        {
+            headers["Retry-After"] = AccessMiddleware.Seconds(at - access.Options.Time.GetUtcNow());
+            headers["x-quota-reset"] = at.ToString("O", CultureInfo.InvariantCulture);
+        }
+        var (left, budget, need) = shortfall.IsMoney
+            ? (Usd(shortfall.Remaining), Usd(shortfall.Budget), $"may cost {Usd(request.WorstCaseMicros)}")
+            : ($"{shortfall.Remaining}", $"{shortfall.Budget}", $"may use {worst}");
+        var unit = shortfall.IsMoney ? "" : " tokens";
+        return shortfall.IsGlobal
+            ? Reject("global_quota", 429, ErrorTypes.Quota, "insufficient_quota",
+                $"The service's daily {(shortfall.IsMoney ? "" : "token ")}balance is spent ({left} of {budget} left, this request {need}). {resets}", headers)
+            : Reject("key_quota", 429, ErrorTypes.Quota, "insufficient_quota",
+                $"You exceeded your {(shortfall.IsMoney ? "" : "token ")}budget: {left} of {budget}{unit} left, this request {need}. {resets}", headers);
+    }
+
+    GateDecision Busy() => Reject("busy", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
+        "The server is at its limit of concurrent generations; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "1" });
 
     static string Usd(long micros) => "$" + (micros / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture);
 
@@ -108,8 +165,8 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         headers[$"x-ratelimit-reset-{kind}"] = Durations.Format(check.Reset);
     }
 
-    /// <summary>Holds the reservation and the concurrency slot; charges what was used and frees both on dispose.</summary>
-    sealed class Lease(BudgetLedger budgets, BudgetLedger.Reservation reservation, RateLimitLease slot, string model, TokenPrice? price) : IGenerationLease
+    /// <summary>Holds the reservation and the concurrency slot; on dispose hands what was used to <paramref name="settle"/> and frees the slot.</summary>
+    sealed class Lease(Func<UsageRecord, ValueTask> settle, string keyId, RateLimitLease slot, string model, TokenPrice? price) : IGenerationLease
     {
         long prompt, completion;
         string? upstream;
@@ -129,16 +186,15 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             Interlocked.Add(ref completion, completionTokens);
         }
 
-        public ValueTask DisposeAsync()
+        public async ValueTask DisposeAsync()
         {
             try
             {
                 var (p, c) = (Interlocked.Read(ref prompt), Interlocked.Read(ref completion));
-                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue),
-                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated), reservation.RequestId));
+                await settle(new UsageRecord(keyId, default, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue),
+                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated)));
             }
             finally { slot.Dispose(); }
-            return ValueTask.CompletedTask;
         }
     }
 }

@@ -16,6 +16,8 @@ public sealed class AccessRuntime : IAsyncDisposable
     public BudgetLedger Budgets { get; }
     public RateLimits Limits { get; }
     public Lockouts Lockouts { get; }
+    /// <summary>The admission shared through Redis (Access:Limits redis://...); null: this process's own limits and budgets.</summary>
+    public RedisAdmission? Shared { get; }
     public AccessMetrics Metrics { get; } = new();
     public IpNetworkList Allowed { get; }
     public IpNetworkList Denied { get; }
@@ -29,6 +31,8 @@ public sealed class AccessRuntime : IAsyncDisposable
         Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens,
             options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log);
         Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
+        if (LimitsLocation.Parse(options.Limits) is { Redis: not null } redis)
+            Shared = RedisAdmission.Connect(redis, store, options.Time, options.GlobalDailyBudgetTokens, Budgets.GlobalDailyBudgetMicros, options.LeaseTime);
         Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
         Allowed = new IpNetworkList(options.AllowedNetworks);
         Denied = new IpNetworkList(options.DeniedNetworks);
@@ -38,6 +42,7 @@ public sealed class AccessRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Budgets.DisposeAsync();
+        if (Shared is not null) await Shared.DisposeAsync();
         Limits.Dispose();
         Metrics.Dispose();
     }
