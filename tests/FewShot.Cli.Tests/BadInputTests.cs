@@ -120,9 +120,9 @@ public sealed class BadInputTests : IDisposable
         Assert.False(File.Exists(database));   // nothing written
     }
 
-    /// <summary>A malformed store location, on the command line or in the settings file, is named before anything is opened or written.</summary>
+    /// <summary>A malformed store or limits location, on the command line or in the settings file, is named before anything is opened or written.</summary>
     [Fact]
-    public void AMalformedStoreIsNamedWithoutItsPasswordAndNothingIsWritten()
+    public void AMalformedStoreOrLimitsIsNamedWithoutItsPasswordAndNothingIsWritten()
     {
         var model = Path.Combine(temp.Path, "model");
         Assert.Equal(0, Cli.Run("import-hf", TestPaths.Fixture("gpt2-tiny"), "--out", model).ExitCode);
@@ -132,6 +132,10 @@ public sealed class BadInputTests : IDisposable
         Assert.DoesNotContain("hunter2", flag.Stderr);
         var settings = Write("store.json", $$$"""{"Access": {"Store": "mysql://db.internal/access", "DatabasePath": "{{{database}}}"}}""");
         AssertOneLineError(Cli.Run("serve", "--model", model, "--config", settings, "--urls", "http://127.0.0.1:0"), "Access:Store");
+        var limits = Cli.Run("serve", "--model", model, "--db", database, "--limits", "redis://:hunter2@cache.internal:6379/99", "--urls", "http://127.0.0.1:0");
+        AssertOneLineError(limits, "Access:Limits");
+        Assert.DoesNotContain("hunter2", limits.Stderr);
+        AssertOneLineError(Cli.Run("serve", "--model", model, "--db", database, "--limits-fail", "maybe", "--urls", "http://127.0.0.1:0"), "Access:LimitsFail");
         Assert.False(File.Exists(database));
     }
 }

@@ -33,6 +33,8 @@ public sealed class ServeCommand : CliCommand
     readonly Option<bool> open = new("--open") { Description = "No keys, quotas or firewall: every route is open (local use only)" };
     readonly Option<string?> db = new("--db") { Description = "Access store (keys, usage, audit), shared with `fewshot keys` (default: the user's data folder)" };
     readonly Option<string?> store = new("--store") { Description = "Where keys, usage and audit live: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB (several instances share one)" };
+    readonly Option<string?> limits = new("--limits") { Description = "Where rate limits and budget reservations live: memory, or redis://HOST:PORT shared by every instance" };
+    readonly Option<string?> limitsFail = new("--limits-fail") { Description = "While Redis is unreachable: closed (503, the default) or open (this instance's own limits)" };
     readonly Option<string?> adminKey = new("--admin-key") { Description = "The operator's admin key (default: the stored one, or a new one printed once)" };
     readonly Option<string?> publicKey = new("--public-key") { Description = "Publish a rotating public key: daily, weekly, or an interval such as 6h" };
     readonly Option<string> publicKeyGrace = new("--public-key-grace") { Description = "How long the previous public key keeps working", DefaultValueFactory = _ => "1h" };
@@ -46,7 +48,7 @@ public sealed class ServeCommand : CliCommand
 
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
-        foreach (var o in new Option[] { model, urls, config, modelName, pageModel, maxSequences, maxQueue, modes, threads, weights, open, db, store, adminKey,
+        foreach (var o in new Option[] { model, urls, config, modelName, pageModel, maxSequences, maxQueue, modes, threads, weights, open, db, store, limits, limitsFail, adminKey,
                      publicKey, publicKeyGrace, publicKeyBudget, globalBudget, globalBudgetUsd, upstreams, trustedProxies, allow, deny })
             Options.Add(o);
     }
@@ -98,6 +100,8 @@ public sealed class ServeCommand : CliCommand
         void List(string key, string[]? values) { for (var i = 0; i < (values?.Length ?? 0); i++) Set($"{key}:{i}", values![i]); }
         Set("DatabasePath", parse.GetValue(db));
         Set("Store", parse.GetValue(store));
+        Set("Limits", parse.GetValue(limits));
+        Set("LimitsFail", parse.GetValue(limitsFail));
         Set("AdminKey", parse.GetValue(adminKey));
         Set("GlobalDailyBudgetTokens", parse.GetValue(globalBudget));
         Set("GlobalDailyBudgetUsd", parse.GetValue(globalBudgetUsd));
