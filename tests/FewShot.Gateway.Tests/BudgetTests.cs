@@ -52,6 +52,22 @@ public sealed class BudgetTests(UpstreamFixture fixture)
     }
 
     [Fact]
+    public async Task AnUpstreamReportingMoreThanWasReservedIsChargedTheReservationAndLogged()
+    {
+        // fewshot serve wraps a chat in its few-shot template (hundreds of tokens); reserve none for it.
+        await using var gateway = await GatewayServer.StartAsync(Requests.Merge(Requests.Upstream("small", fixture.Upstream.ApiUrl, model: "m"),
+            new() { ["Serving:Upstreams:small:Models:0:TemplateTokens"] = "0" }));
+        using var client = gateway.Client(await gateway.IssueAsync());
+        using var response = await client.PostAsync("v1/chat/completions", Requests.Chat("m", maxTokens: 4, text: "Hi"));
+        var usage = (await Requests.ObjectAsync(response))["usage"]!;
+        var reserved = 8 + 2 + 4; // one message: 8 + its 2 bytes, and max_tokens 4
+        Assert.True(usage["prompt_tokens"]!.GetValue<int>() > reserved);
+        var ledger = (await Requests.LedgerAsync(gateway))["small"];
+        Assert.Equal(reserved, ledger.PromptTokens + ledger.CompletionTokens);
+        Assert.Contains(gateway.Logs, line => line.Contains("raise the model's TemplateTokens", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AFreeModelIsReservedInTokensAgainstATokenBudget()
     {
         await using var gateway = await GatewayServer.StartAsync(Requests.Upstream("free", fixture.Upstream.ApiUrl, model: "free"));

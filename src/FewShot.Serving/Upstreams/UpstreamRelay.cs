@@ -88,6 +88,10 @@ public sealed class UpstreamRelay(UpstreamRouter router, IGenerationGate gate, C
         {
             if (charge.Upstream is { } upstream)
             {
+                // The ledger caps a charge at its reservation: say so, since the operator's TemplateTokens (or MaxTokens) is then too small.
+                if ((long)charge.Prompt + charge.Completion > request.Info.WorstCaseTokens)
+                    log.LogWarning("upstream {Upstream} reported {Tokens} tokens for {Model}, more than the {Reserved} reserved: charged {Reserved}; raise the model's TemplateTokens",
+                        upstream.Name, (long)charge.Prompt + charge.Completion, request.Model.Name, request.Info.WorstCaseTokens, request.Info.WorstCaseTokens);
                 lease.ChargeUpstream(upstream.Name, charge.Prompt, charge.Completion, charge.Estimated);
                 upstream.Stats.Tokens(charge.Prompt, charge.Completion, charge.Estimated);
             }

@@ -64,7 +64,6 @@ public sealed class ServeCommand : CliCommand
         Set("MaxQueueLength", parse.GetValue(maxQueue));
         Set("ModesFolder", parse.GetValue(modes));
         Set("Threads", parse.GetValue(threads));
-        Set("Weights", parse.GetValue(weights));
         foreach (var upstream in parse.GetValue(upstreams) ?? [])
         {
             var at = upstream.IndexOf('=');
@@ -72,6 +71,7 @@ public sealed class ServeCommand : CliCommand
                 throw new ArgumentException($"--upstream: '{upstream}' is not NAME=URL with an http(s) URL");
             overrides[$"Serving:Upstreams:{upstream[..at]}:BaseUrl"] = upstream[(at + 1)..];
         }
+        Set("Weights", parse.GetValue(weights));
         var addresses = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var address in addresses)
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
