@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace FewShot.Model.Inference;
 
 /// <summary>
@@ -99,6 +101,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     }
 
     // The forward pass of n tokens (rowOf, tokenOf, positionOf); logits for all of them, or for the last one only.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Run(DecodeCache cache, int n, bool lastOnly)
     {
         for (var i = 0; i < n; i++)
@@ -167,6 +170,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     }
 
     // Token i, one head: softmax(q k^T / sqrt(hs)) v over the positions this head's pattern lets it see.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Attend(int i, int head, float* scoreBuffer, long* positions)
     {
         var cache = attCache!;
@@ -191,6 +195,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     /// Writes the positions a query at position p of this head group attends to (the mask of
     /// <see cref="LayerPattern.Allowed"/>) and returns how many there are.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Visible(HeadGroup g, long p, long* into)
     {
         var count = 0;
