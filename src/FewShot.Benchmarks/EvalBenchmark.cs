@@ -66,7 +66,7 @@ public static class EvalBenchmark
         {
             VocabSize = 257, ContextLength = settings.ContextLength, Layers = settings.Layers, Heads = settings.Heads, Embedding = settings.Embedding,
         });
-        var lm = new LanguageModel(model, new ByteTokenizer(), hash: "bench");
+        var lm = new GptScorer(model, new ByteTokenizer());
         var random = new Random(settings.Seed);
         var questions = Enumerable.Range(0, settings.Questions + 1).Select(_ => (
             Context: Enumerable.Range(0, settings.ContextTokens).Select(_ => random.Next(256)).ToArray(),
@@ -93,7 +93,7 @@ public static class EvalBenchmark
         }
 
         var difference = naive.Zip(shared).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a.LogProb - b.LogProb))).Max();
-        var result = new Result(settings, lm.Parameters, timed.Length, naiveSeconds, sharedSeconds,
+        var result = new Result(settings, lm.Description.Parameters, timed.Length, naiveSeconds, sharedSeconds,
             timed.Length / naiveSeconds, timed.Length / sharedSeconds, Median(ratios), difference);
         log?.Invoke($"{timed.Length} questions x {settings.Choices} choices, context {settings.ContextTokens} tokens: naive {result.NaiveQuestionsPerSecond:F1}/s, " +
                     $"shared context {result.SharedQuestionsPerSecond:F1}/s, speed-up {result.Speedup:F2}x, max |diff| {difference:E2}");

@@ -12,6 +12,12 @@ public interface ISyntheticTask
     /// <summary>How many instances the paper's version of the task has (2,000 arithmetic, 10,000 scrambles).</summary>
     int DefaultCount { get; }
 
+    /// <summary>
+    /// What goes between two worked examples in a prompt or a training document: a newline, or nothing for tasks whose
+    /// contexts carry their own blank lines (GPT-3's released arithmetic files: "\n\nQ: ...?\n\nA:").
+    /// </summary>
+    string ExampleSeparator => "\n";
+
     /// <summary>The same <paramref name="seed"/> and <paramref name="count"/> always give the same examples.</summary>
     IEnumerable<TaskExample> Generate(int count, int seed);
 }

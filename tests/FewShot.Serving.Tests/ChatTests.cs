@@ -88,7 +88,8 @@ public sealed class ChatTests(ServerFixture fixture)
     {
         var client = fixture.Server.Get<FewShotChatClient>();
         var prepared = client.PrepareChat([new ChatMessage(ChatRole.User, "hi")], new ChatOptions { StopSequences = ["END"], AdditionalProperties = new() { ["mode"] = "article" } });
-        Assert.Equal(["\nTitle:", "\nArticle:", "END"], prepared.Sampling.Stop);
+        // The mode's own markers (short ones only at a line's start), the common ones, then the client's.
+        Assert.Equal(["Title:", "Article:", "User:", "Assistant:", "Human:", "\nAI:", "END"], prepared.Sampling.Stop);
         Assert.Equal("article", prepared.Mode);
     }
 }

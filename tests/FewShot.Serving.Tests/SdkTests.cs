@@ -19,7 +19,7 @@ public sealed class SdkTests(ServerFixture fixture)
         var result = await chat.CompleteChatAsync([new UserChatMessage("Hello there")], new ChatCompletionOptions { MaxOutputTokenCount = 12, Temperature = 0 });
         var completion = result.Value;
         Assert.Equal(ChatMessageRole.Assistant, completion.Role);
-        Assert.True(completion.Usage.InputTokenCount > "Human: Hello there\nAI:".Length, "the prompt includes the mode's description and demonstrations");
+        Assert.True(completion.Usage.InputTokenCount > "User: Hello there\nAssistant:".Length, "the prompt includes the mode's description and demonstrations");
         Assert.InRange(completion.Usage.OutputTokenCount, 1, 12);
         Assert.Equal(completion.Usage.InputTokenCount + completion.Usage.OutputTokenCount, completion.Usage.TotalTokenCount);
         Assert.Contains(completion.FinishReason, new[] { ChatFinishReason.Stop, ChatFinishReason.Length });

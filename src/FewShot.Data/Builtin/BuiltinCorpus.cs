@@ -15,11 +15,10 @@ namespace FewShot.Data.Builtin;
 /// </summary>
 public static class BuiltinCorpus
 {
-    public const int Version = 5;   // 4: the wordlists source; 5: without the evaluation's test lists
+    public const int Version = 6;   // 4: the wordlists source; 5: without the evaluation's test lists; 6: GPT-3's released arithmetic layout
     /// <summary>Namespaces (and their sub-namespaces) held out of pretraining: the OOD split of the evaluation issue.</summary>
     public static IReadOnlyList<string> HeldOutNamespaces => FewShot.Tasks.DotNetDocs.DotNetTypeDocs.HeldOutNamespaces;
     public const int Seed = 20200528;   // GPT-3's arXiv date
-    public const string ExampleSeparator = "\n";
     /// <summary>Worked examples per synthetic-task document (about 1,000 tokens of bytes-level context).</summary>
     public const int ExamplesPerDocument = 32;
 

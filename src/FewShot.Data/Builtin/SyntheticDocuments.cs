@@ -5,8 +5,8 @@ namespace FewShot.Data.Builtin;
 
 /// <summary>
 /// Training documents of GPT-3's synthetic tasks and the word-list rules, from the generators the evaluation uses
-/// (<see cref="SyntheticTasks"/>): each document is many worked examples of ONE task in a row (separated by
-/// <see cref="BuiltinCorpus.ExampleSeparator"/>), the shape of a few-shot prompt, so that a model trained on them
+/// (<see cref="SyntheticTasks"/>): each document is many worked examples of ONE task in a row (separated by the task's
+/// <see cref="ISyntheticTask.ExampleSeparator"/>), the shape of a few-shot prompt, so that a model trained on them
 /// learns to infer the task from the examples in its context. Every second document starts with the task's description (the evaluation's "with description" setting).
 /// Seeds differ from the evaluation's (1, 2, 3), so documents and test questions are drawn independently.
 /// </summary>
@@ -38,18 +38,19 @@ public static class SyntheticDocuments
             {
                 var examples = tasks[t].Generate(2 * BuiltinCorpus.ExamplesPerDocument, DocumentSeed(seed, d, t))
                     .Where(keep ?? (_ => true)).Take(BuiltinCorpus.ExamplesPerDocument);
-                yield return Join(examples, d % 2 == 0 ? tasks[t].Description : null);
+                yield return Join(examples, d % 2 == 0 ? tasks[t].Description : null, tasks[t].ExampleSeparator);
             }
     }
 
     /// <summary>A seed per (document, task), the same in every process (HashCode.Combine is randomised per process).</summary>
     static int DocumentSeed(int seed, int document, int task) => unchecked((seed * 1_000_003 + document) * 64 + task);
 
-    static string Join(IEnumerable<TaskExample> examples, string? description)
+    /// <summary>The layout of a few-shot prompt of the task: description, then the examples with the task's separator.</summary>
+    static string Join(IEnumerable<TaskExample> examples, string? description, string separator)
     {
         var text = new StringBuilder();
-        if (description is not null) text.Append(description).Append(BuiltinCorpus.ExampleSeparator);
-        foreach (var e in examples) text.Append(e.Text).Append(BuiltinCorpus.ExampleSeparator);
-        return text.ToString().TrimEnd('\n');
+        if (description is not null) text.Append(description).Append(separator);
+        foreach (var e in examples) text.Append(e.Text).Append(separator);
+        return text.ToString().Trim('\n');
     }
 }

@@ -17,7 +17,8 @@ public sealed record ExampleRow(string Task, string Mode, int Shots, bool Descri
 /// <summary>Checked: the examples long enough to hold an n-gram (13 words); Contaminated: those among them found in the training data.</summary>
 public sealed record ContaminationRow(string Task, string Split, int Checked, int Contaminated);
 
-public sealed record ModelSummary(string Name, string Hash, long Parameters, int Layers, int Embedding, int ContextLength, string Tokenizer);
+/// <summary>The model evaluated; <see cref="BaseUrl"/> is the API it was evaluated through (null in-process), never a key.</summary>
+public sealed record ModelSummary(string Name, string Hash, long Parameters, int Layers, int Embedding, int ContextLength, string Tokenizer, string? BaseUrl = null);
 
 public sealed record TaskSummary(string Name, string ConfigHash, string Origin, string OutputType, string PrimaryMetric);
 

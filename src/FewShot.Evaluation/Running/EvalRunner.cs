@@ -46,9 +46,9 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
         if (options.FineTune is { } settings) FineTuneAll(tasks, settings, metrics, examplesOut);
         if (options.BagOfWords) foreach (var task in tasks) metrics.AddRange(BagOfWords(task));
 
-        var m = model.Model.Config;
+        var m = model.Scorer.Description;
         return new EvalReport(
-            new ModelSummary(model.Name, model.Hash, model.Parameters, m.Layers, m.Embedding, m.ContextLength, model.Tokenizer.Name),
+            new ModelSummary(model.Name, model.Hash, m.Parameters, m.Layers, m.Embedding, model.ContextLength, model.Tokenizer.Name, m.BaseUrl),
             options.Seed,
             [.. tasks.Select(t => new TaskSummary(t.Name, t.Config.Hash, t.Config.Origin, TaskConfig.TypeName(t.Config.OutputType), t.Config.PrimaryMetric))],
             metrics, examplesOut, contamination);
@@ -112,13 +112,21 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
                 break;
             }
             case OutputType.MultipleChoice:
+            {
+                // Every question's choices scored in one call (batched in-process, concurrent requests through an API).
+                var questions = c.Prompts.Select(p => (p.Context, (IReadOnlyList<string>)[.. p.Query.Choices!.Select(x => delimiter + x)])).ToArray();
+                var allConditional = lm.ScoreChoices(questions, config.Hash, Progress);
+                var unconditionalFlat = values.ContainsKey("acc_unconditional")
+                    ? lm.Score([.. questions.SelectMany(q => q.Item2.Select(x => ("Answer:", x)))], config.Hash) : null;
+                var offset = 0;
                 for (var i = 0; i < c.Prompts.Count; i++)
                 {
                     var prompt = c.Prompts[i];
-                    var choices = prompt.Query.Choices!.Select(x => delimiter + x).ToArray();
-                    var conditional = lm.ScoreChoices(prompt.Context, choices, config.Hash);
-                    var unconditional = values.ContainsKey("acc_unconditional") ? lm.Score([.. choices.Select(x => ("Answer:", x))], config.Hash) : null;
-                    double[] Pick(Func<int, double> score) => [.. Enumerable.Range(0, choices.Length).Select(score)];
+                    var choices = questions[i].Item2;
+                    var conditional = allConditional[i];
+                    var unconditional = unconditionalFlat?[offset..(offset + choices.Count)];
+                    offset += choices.Count;
+                    double[] Pick(Func<int, double> score) => [.. Enumerable.Range(0, choices.Count).Select(score)];
                     var ranked = new Dictionary<string, double[]>
                     {
                         ["acc"] = Pick(j => conditional[j].LogProb),
@@ -129,9 +137,9 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
                     foreach (var metric in config.Metrics)
                         Set(values, metric, i, ArgMax(ranked[metric]) == prompt.Query.AnswerIndex ? 1 : 0);
                     predictions[i] = prompt.Query.Choices![ArgMax(ranked[config.PrimaryMetric])];
-                    Progress(i + 1);
                 }
                 break;
+            }
             case OutputType.GenerateUntil:
             {
                 var decoding = options.Decoding ?? config.Decoding;
@@ -148,17 +156,19 @@ public sealed class EvalRunner(LanguageModel model, EvalOptions options)
                 break;
             }
             default:
+            {
+                var texts = c.Prompts.Select(p => config.AnswerTemplate.Length == 0 ? p.Query.Query : p.Query.Demonstration(delimiter)).ToArray();
+                var rolled = lm.ScoreRolling(texts, config.Hash);
                 for (var i = 0; i < c.Prompts.Count; i++)
                 {
-                    var query = c.Prompts[i].Query;
-                    var text = config.AnswerTemplate.Length == 0 ? query.Query : query.Demonstration(delimiter);
-                    var (nll, tokens) = lm.ScoreRolling(text, config.Hash);
-                    Set(values, "bits_per_byte", i, nll / Math.Log(2) / Math.Max(1, System.Text.Encoding.UTF8.GetByteCount(text)));
+                    var (nll, tokens) = rolled[i];
+                    Set(values, "bits_per_byte", i, nll / Math.Log(2) / Math.Max(1, System.Text.Encoding.UTF8.GetByteCount(texts[i])));
                     Set(values, "perplexity", i, nll);
                     extra[i] = tokens;
-                    Progress(i + 1);
                 }
+                Progress(c.Prompts.Count);
                 break;
+            }
         }
 
         var examples = c.Prompts.Select((p, i) => new ExampleRow(c.Task.Name, mode, c.Shots, c.Description, c.Split, i, p.Context,

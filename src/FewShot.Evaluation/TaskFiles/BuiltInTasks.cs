@@ -38,9 +38,10 @@ public static class BuiltInTasks
     /// <summary>The groups <see cref="Resolve"/> accepts, by name.</summary>
     public static IReadOnlyList<string> Groups { get; } = ["all", "synthetic", "arithmetic", "scrambling", "wordlists"];
 
-    /// <summary>A task file path, a built-in task name, or one of the <see cref="Groups"/>.</summary>
+    /// <summary>A task file path, a JSONL file of {"context", "completion"} lines (<see cref="CompletionsFile"/>), a built-in task name, or one of the <see cref="Groups"/>.</summary>
     public static IReadOnlyList<TaskConfig> Resolve(string item)
     {
+        if (CompletionsFile.Is(item)) return [CompletionsFile.Task(item)];
         if (item.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || File.Exists(item)) return [TaskConfig.Load(item)];
         IReadOnlyList<string>? group = item.ToLowerInvariant() switch
         {

@@ -24,10 +24,11 @@ public static class OpenAiApi
         return group;
     }
 
-    public sealed record ModelCard(string id, string @object, long created, string owned_by);
+    /// <summary>A model; max_model_len (vLLM's name for it) tells scoring clients how long a prompt may be.</summary>
+    public sealed record ModelCard(string id, string @object, long created, string owned_by, int max_model_len);
     public sealed record ModelList(string @object, ModelCard[] data);
 
-    static ModelCard Card(ServedModel served) => new(served.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), "fewshot");
+    static ModelCard Card(ServedModel served) => new(served.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), "fewshot", served.ContextLength);
 
     static Ok<ModelList> ListModels(ServedModel served) => TypedResults.Ok(new ModelList("list", [Card(served)]));
 
@@ -46,25 +47,34 @@ public static class OpenAiApi
         try
         {
             var body = await RequestBody.ReadObjectAsync(http.Request, options.MaxRequestBodyBytes, http.RequestAborted);
-            var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength);
+            var vocab = served.Model.Config.VocabSize;
+            var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength, vocab, chat);
             var messages = chat ? OpenAiRequests.Messages(body) : null;
-            var prompt = chat ? null : OpenAiRequests.Prompt(body);
+            var inputs = chat ? null : OpenAiRequests.Prompts(body, vocab);
             if (parameters.Model != served.Name) throw ApiException.UnknownModel(parameters.Model);
 
-            PreparedGeneration prepared;
+            List<ApiPrompt> prompts;
             try
             {
-                prepared = chat ? client.PrepareChat(messages!, parameters.Options) : client.PrepareCompletion(prompt!, parameters.Options, options.DefaultMaxTokens);
+                if (chat) prompts = [new ApiPrompt(client.PrepareChat(messages!, parameters.Options), "")];
+                else
+                {
+                    var scoringOnly = parameters.MaxTokens == 0;
+                    prompts = [.. inputs!.Select(input => input.Ids is { } ids
+                        ? new ApiPrompt(client.PrepareCompletion(ids, parameters.Options, options.DefaultMaxTokens, scoringOnly), served.Tokenizer.Decode(ids))
+                        : new ApiPrompt(client.PrepareCompletion(input.Text!, parameters.Options, options.DefaultMaxTokens, scoringOnly), input.Text!))];
+                }
             }
             catch (ContextLengthExceededException e) { throw ApiException.Invalid(e.Message, chat ? "messages" : "prompt", "context_length_exceeded"); }
             catch (ArgumentException e) { throw ApiException.Invalid(e.Message, null, "invalid_value"); }
 
-            var info = new GenerationRequestInfo(served.Name, prepared.Mode, prepared.PromptIds.Length, prepared.Sampling.MaxNewTokens, parameters.Choices);
+            var first = prompts[0].Prepared;
+            var info = new GenerationRequestInfo(served.Name, first.Mode, prompts.Sum(p => p.Prepared.PromptIds.Length), first.Sampling.MaxNewTokens, parameters.BestOf);
             var decision = await gate.AdmitAsync(http, info, http.RequestAborted);
             if (decision is GateDecision.Rejected rejected)
                 return rejected.Error.ToResult();
             var lease = ((GateDecision.Admitted)decision).Lease;
-            return new GenerationResult(new ApiGeneration(served.Name, chat, prepared, parameters, client, lease, options.RetryAfterSeconds));
+            return new GenerationResult(new ApiGeneration(served.Name, chat, prompts, parameters, client, served.Tokenizer, lease, options.RetryAfterSeconds));
         }
         catch (ApiException e) { return e.ToResult(); }
     }

@@ -34,7 +34,41 @@ public static class RequestBody
         {
             throw ApiException.Invalid($"We could not parse the JSON body of your request ({e.Message}).", null, "invalid_json");
         }
-        return node as JsonObject ?? throw ApiException.Invalid("The request body must be a JSON object.", null, "invalid_json");
+        var body = node as JsonObject ?? throw ApiException.Invalid("The request body must be a JSON object.", null, "invalid_json");
+        Check(body, "");
+        return body;
+    }
+
+    // Walks the whole body once, so that a value System.Text.Json parses but cannot hand out later (a lone UTF-16
+    // surrogate such as "\ud800", a number beyond double, a repeated key) is a 400 naming its field, not a 500.
+    static void Check(JsonNode? node, string path)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                List<KeyValuePair<string, JsonNode?>> properties;
+                try { properties = [.. o]; }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    throw ApiException.Invalid($"Invalid JSON object{(path.Length > 0 ? $" in '{path}'" : "")}: a key is repeated or is not valid Unicode.", path.Length > 0 ? path : null, "invalid_json");
+                }
+                foreach (var (key, value) in properties) Check(value, path.Length == 0 ? key : $"{path}.{key}");
+                break;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++) Check(a[i], $"{path}[{i}]");
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                try { v.GetValue<string>(); }
+                catch (InvalidOperationException)
+                {
+                    throw ApiException.Invalid($"Invalid value for '{path}': the string is not valid Unicode (a lone surrogate such as \\ud800).", path, "invalid_value");
+                }
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.Number:
+                if (!v.TryGetValue<double>(out var number) || !double.IsFinite(number))
+                    throw ApiException.Invalid($"Invalid value for '{path}': the number is out of range.", path, "invalid_value");
+                break;
+        }
     }
 
     static ApiException TooLarge(int maxBytes) =>

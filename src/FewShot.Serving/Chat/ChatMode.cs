@@ -10,8 +10,8 @@ public sealed record ModeExample(
 
 /// <summary>
 /// A way of chatting with a base model, the GPT-3 way: a task description, a few demonstration exchanges, and the turn
-/// markers that frame each message ("Human:" / "AI:"). Rendered as a prompt, the model continues the pattern; it stops
-/// when it starts the user's next turn. Loaded from Modes/*.json.
+/// markers that frame each message ("User:" / "Assistant:", as the built-in corpus's dialogues write them). Rendered as
+/// a prompt, the model continues the pattern; it stops when it starts the next turn. Loaded from Modes/*.json.
 /// </summary>
 public sealed record ChatMode
 {
@@ -19,15 +19,27 @@ public sealed record ChatMode
     /// <summary>Names to show in the page, by language ("en", "zh").</summary>
     [JsonPropertyName("title")] public Dictionary<string, string> Title { get; init; } = [];
     [JsonPropertyName("description")] public string Description { get; init; } = "";
-    [JsonPropertyName("user")] public string UserMarker { get; init; } = "Human";
-    [JsonPropertyName("assistant")] public string AssistantMarker { get; init; } = "AI";
+    [JsonPropertyName("user")] public string UserMarker { get; init; } = "User";
+    [JsonPropertyName("assistant")] public string AssistantMarker { get; init; } = "Assistant";
     [JsonPropertyName("examples")] public ModeExample[] Examples { get; init; } = [];
     [JsonPropertyName("max_tokens")] public int MaxTokens { get; init; } = 200;
     [JsonPropertyName("temperature")] public double Temperature { get; init; } = 0.7;
     [JsonPropertyName("top_p")] public double TopP { get; init; } = 0.9;
 
-    /// <summary>Where the model's reply ends: the start of the user's next turn (or a stray assistant turn).</summary>
-    [JsonIgnore] public IReadOnlyList<string> TurnStops => [$"\n{UserMarker}:", $"\n{AssistantMarker}:"];
+    /// <summary>
+    /// Turn markers a base model learns from dialogue text whatever the mode says: FewShot's built-in corpus writes
+    /// "User:" / "Assistant:", GPT-3's chat prompt "Human:" / "AI:".
+    /// </summary>
+    public static readonly IReadOnlyList<string> CommonMarkers = ["User", "Assistant", "Human", "AI"];
+
+    /// <summary>
+    /// Where the model's reply ends: the start of the next turn, by this mode's markers or the common ones, so that no
+    /// reply carries a role marker. Word markers ("User:") stop anywhere; short ones ("Q:", "AI:") only at a line's
+    /// start, where they cannot be the end of another word.
+    /// </summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> TurnStops =>
+        [.. new[] { UserMarker, AssistantMarker }.Concat(CommonMarkers).Distinct().Select(m => m.Length >= 4 ? $"{m}:" : $"\n{m}:")];
 
     public static ChatMode Load(string path)
     {

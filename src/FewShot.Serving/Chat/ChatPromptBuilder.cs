@@ -17,13 +17,13 @@ public sealed class ContextLengthExceededException(string message) : ArgumentExc
 /// <code>
 /// {description}
 ///
-/// Human: {demo question}
-/// AI: {demo answer}
+/// User: {demo question}
+/// Assistant: {demo answer}
 ///
-/// Human: {oldest kept user turn}
-/// AI: {its answer}
-/// Human: {latest}
-/// AI:
+/// User: {oldest kept user turn}
+/// Assistant: {its answer}
+/// User: {latest}
+/// Assistant:
 /// </code>
 /// When prompt + max tokens outgrow the context, the oldest conversation turns go first; the description and the
 /// demonstrations always stay, and so does the latest turn.

@@ -40,13 +40,22 @@ public sealed class FewShotChatClient(ServedModel served, BatchScheduler schedul
     }
 
     /// <summary>A plain completion of <paramref name="prompt"/>, no mode. Throws <see cref="ContextLengthExceededException"/> when it does not fit.</summary>
-    public PreparedGeneration PrepareCompletion(string prompt, ChatOptions? options, int defaultMaxTokens)
+    public PreparedGeneration PrepareCompletion(string prompt, ChatOptions? options, int defaultMaxTokens, bool scoringOnly = false)
     {
-        var sampling = Sampling(options, defaultMaxTokens, 1.0, 1.0, []);
         var ids = served.Tokenizer.Encode(prompt);
         if (ids.Length == 0)
             ids = served.Tokenizer.EndOfText >= 0 ? [served.Tokenizer.EndOfText] : throw new ArgumentException("the prompt is empty");
-        if (ids.Length + sampling.MaxNewTokens > served.ContextLength)
+        return PrepareCompletion(ids, options, defaultMaxTokens, scoringOnly);
+    }
+
+    /// <summary>
+    /// A plain completion of token ids. With <paramref name="scoringOnly"/> (max_tokens 0, the prompt only scored) the
+    /// prompt may be one token longer than the context: its last token is predicted, never fed to the model.
+    /// </summary>
+    public PreparedGeneration PrepareCompletion(int[] ids, ChatOptions? options, int defaultMaxTokens, bool scoringOnly)
+    {
+        var sampling = Sampling(options, defaultMaxTokens, 1.0, 1.0, []);
+        if (ids.Length + sampling.MaxNewTokens > served.ContextLength + (scoringOnly ? 1 : 0))
             throw new ContextLengthExceededException(
                 $"This model's maximum context length is {served.ContextLength} tokens, however you requested {ids.Length + sampling.MaxNewTokens} tokens " +
                 $"({ids.Length} in your prompt; {sampling.MaxNewTokens} for the completion). Please reduce your prompt; or completion length.");
@@ -54,10 +63,18 @@ public sealed class FewShotChatClient(ServedModel served, BatchScheduler schedul
     }
 
     /// <summary>Queues the generation; throws <see cref="ServerBusyException"/> when the queue is full.</summary>
-    public GenerationJob Start(PreparedGeneration prepared, CancellationToken cancel)
+    public GenerationJob Start(PreparedGeneration prepared, CancellationToken cancel, JobExtras? extras = null)
     {
-        var job = new GenerationJob(prepared.PromptIds, prepared.Sampling, cancel);
+        var job = new GenerationJob(prepared.PromptIds, prepared.Sampling, cancel, extras);
         scheduler.Submit(job);
+        return job;
+    }
+
+    /// <summary>Queues prompts for scoring (each token's log-probability and <paramref name="top"/> alternatives); throws <see cref="ServerBusyException"/> when full.</summary>
+    public ScoringJob Score(IReadOnlyList<int[]> prompts, int top, CancellationToken cancel)
+    {
+        var job = new ScoringJob(prompts, top, cancel);
+        scheduler.SubmitScoring(job);
         return job;
     }
 

@@ -30,10 +30,12 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     readonly ServingMetrics metrics;
     readonly ILogger<BatchScheduler> logger;
     readonly Channel<GenerationJob> queue;
+    readonly Channel<ScoringJob> scoring = Channel.CreateUnbounded<ScoringJob>(new UnboundedChannelOptions { SingleReader = true });
     readonly CancellationTokenSource stopping = new();
     readonly ConcurrentQueue<CancellationRecord> cancellations = new();
     Thread? thread;
     int queued;
+    int scoringQueued;
     long steps;
 
     public BatchScheduler(ServedModel served, IOptions<ServingOptions> options, ServingMetrics metrics, ILogger<BatchScheduler> logger)
@@ -49,6 +51,9 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     public int QueueDepth => Volatile.Read(ref queued);
     public int ActiveSequences { get; private set; }
     public long Steps => Interlocked.Read(ref steps);
+    /// <summary>Forward passes run to score prompts (echo with logprobs) so far: many prompts share each.</summary>
+    public long ScoringPasses => Interlocked.Read(ref scoringPasses);
+    long scoringPasses;
     public int MaxConcurrentSequences => options.MaxConcurrentSequences;
 
     /// <summary>The most recent cancellations (up to 256), oldest first.</summary>
@@ -68,6 +73,21 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         queue.Writer.TryWrite(job);
     }
 
+    /// <summary>
+    /// Queues prompts to score; they run between two decoding steps (active sequences wait one step for them). Throws
+    /// <see cref="ServerBusyException"/> when <see cref="ServingOptions.MaxQueueLength"/> scoring jobs already wait.
+    /// </summary>
+    public void SubmitScoring(ScoringJob job)
+    {
+        if (stopping.IsCancellationRequested) throw new ServerBusyException("the server is shutting down");
+        if (Interlocked.Increment(ref scoringQueued) > Math.Max(1, options.MaxQueueLength))
+        {
+            Interlocked.Decrement(ref scoringQueued);
+            throw new ServerBusyException($"the server is busy: {options.MaxQueueLength} scoring requests are waiting; retry shortly");
+        }
+        scoring.Writer.TryWrite(job);
+    }
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         thread = new Thread(Run) { IsBackground = true, Name = "fewshot-batch-scheduler" };
@@ -79,6 +99,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     {
         stopping.Cancel();
         queue.Writer.TryComplete();
+        scoring.Writer.TryComplete();
         thread?.Join(TimeSpan.FromSeconds(10));
         return Task.CompletedTask;
     }
@@ -99,6 +120,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
                 try
                 {
                     RemoveFinished(active, cache, cancelledOnly: true);
+                    while (scoring.Reader.TryRead(out var prompts)) RunScoring(prompts);
                     while (active.Count < options.MaxConcurrentSequences && queue.Reader.TryRead(out var job))
                     {
                         metrics.SetQueueDepth(Interlocked.Decrement(ref queued));
@@ -127,12 +149,38 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         var shutdown = new ServerBusyException("the server is shutting down");
         foreach (var slot in active) { slot.Job.Fail(shutdown); slot.Dispose(); }
         while (queue.Reader.TryRead(out var waiting)) waiting.Fail(shutdown);
+        while (scoring.Reader.TryRead(out var prompts)) prompts.Fail(shutdown);
     }
 
+    // Blocks until a generation or a scoring job arrives; false when the server stops.
     bool WaitForWork()
     {
-        try { return queue.Reader.WaitToReadAsync(stopping.Token).AsTask().GetAwaiter().GetResult(); }
+        try
+        {
+            if (queue.Reader.TryPeek(out _) || scoring.Reader.TryPeek(out _)) return true;
+            var either = Task.WhenAny(queue.Reader.WaitToReadAsync(stopping.Token).AsTask(), scoring.Reader.WaitToReadAsync(stopping.Token).AsTask());
+            return either.GetAwaiter().GetResult().GetAwaiter().GetResult() || scoring.Reader.TryPeek(out _) || queue.Reader.TryPeek(out _);
+        }
         catch (OperationCanceledException) { return false; }
+    }
+
+    // Scores one request's prompts; a failure (e.g. out of memory) fails that request only.
+    void RunScoring(ScoringJob job)
+    {
+        Interlocked.Decrement(ref scoringQueued);
+        if (job.Cancel.IsCancellationRequested) { job.Fail(new OperationCanceledException(job.Cancel)); return; }
+        try
+        {
+            using var scope = NewDisposeScope();
+            var scored = PromptScorer.Score(served.Model, job.Prompts, job.Top, options.ScoringTokenBudget, () => Interlocked.Increment(ref scoringPasses));
+            metrics.AddPromptTokens(job.Prompts.Sum(p => p.Length));
+            job.Complete(scored);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Scoring {Count} prompts failed: {Message}", job.Prompts.Count, e.Message);
+            job.Fail(e);
+        }
     }
 
     // Prefills a new sequence into the next free row and samples its first token.
@@ -155,8 +203,8 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         {
             cache.SetLength(row, 0);
             var logits = cache.Prefill(row, [job.PromptIds]); // (1, V)
-            var first = Sample(logits, [slot])[0];
-            AcceptAndTime(slot, first);
+            var first = Sample(Biased(logits, [slot]), [slot])[0];
+            AcceptAndTime(slot, first, LogprobOf(logits, 0, slot, first));
         }
         if (slot.FinishReason is null && cache.Length(row) >= served.ContextLength) slot.End(FinishReason.Length);
         if (slot.FinishReason is not null) RemoveFinished(active, cache, cancelledOnly: false);
@@ -169,12 +217,12 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         using (var scope = NewDisposeScope())
         {
             var logits = cache.Step(active.Select(s => s.Next).ToArray()); // (A, V)
-            var picked = Sample(logits, active);
+            var picked = Sample(Biased(logits, active), active);
             for (var r = 0; r < active.Count; r++)
             {
                 var slot = active[r];
                 if (slot.Job.Cancel.IsCancellationRequested) { slot.StepsAfterCancel++; continue; }
-                AcceptAndTime(slot, picked[r]);
+                AcceptAndTime(slot, picked[r], LogprobOf(logits, r, slot, picked[r]));
                 if (slot.FinishReason is null && cache.Length(r) >= served.ContextLength) slot.End(FinishReason.Length);
             }
         }
@@ -184,10 +232,26 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         RemoveFinished(active, cache, cancelledOnly: false);
     }
 
-    void AcceptAndTime(DecodingSlot slot, long id)
+    void AcceptAndTime(DecodingSlot slot, long id, TokenLogprob? logprob)
     {
         if (!slot.HasFirstToken) metrics.TimeToFirstToken.Observe(Stopwatch.GetElapsedTime(slot.Job.EnqueuedAtTicks).TotalSeconds);
-        slot.Accept(id);
+        slot.Accept(id, logprob);
+    }
+
+    // The sampled token's log-probability (and the top alternatives) under the model, for jobs that asked. logits: (A, V).
+    static TokenLogprob? LogprobOf(Tensor logits, int row, DecodingSlot slot, long id) =>
+        slot.Job.Extras.TopLogprobs is { } top ? Logprobs.Of(logits.narrow(0, row, 1), [(int)id], top)[0] : null;
+
+    // logits (A, V) plus each row's logit_bias; the same tensor when no row has one.
+    static Tensor Biased(Tensor logits, IReadOnlyList<DecodingSlot> slots)
+    {
+        if (slots.All(s => s.Job.Extras.LogitBias is not { Count: > 0 })) return logits;
+        var vocab = (int)logits.shape[1];
+        var bias = new float[slots.Count * vocab];
+        for (var r = 0; r < slots.Count; r++)
+            foreach (var (id, value) in slots[r].Job.Extras.LogitBias ?? new Dictionary<int, float>())
+                if (id >= 0 && id < vocab) bias[r * vocab + id] = value;
+        return logits + tensor(bias, device: logits.device).view(slots.Count, vocab).to(logits.dtype);
     }
 
     // Picks one token per row; rows that share sampling settings and no private seed are sampled in one call.

@@ -12,6 +12,8 @@ sealed class DecodingSlot(GenerationJob job, ITokenizer tokenizer) : IDisposable
 {
     readonly List<int> ids = [];
     readonly List<int> pendingIds = [];
+    readonly List<TokenLogprob> logprobs = [];
+    readonly List<TokenLogprob> pendingLogprobs = [];
     readonly StopSequenceFilter filter = new(job.Sampling.Stop);
 
     public GenerationJob Job => job;
@@ -24,8 +26,8 @@ sealed class DecodingSlot(GenerationJob job, ITokenizer tokenizer) : IDisposable
     /// <summary>A private random generator when the request gave a seed, so its samples do not depend on its neighbours.</summary>
     public Generator? Generator { get; } = job.Sampling.Seed is { } seed ? new Generator((ulong)seed) : null;
 
-    /// <summary>Takes a sampled token; returns true when the sequence has ended.</summary>
-    public bool Accept(long id)
+    /// <summary>Takes a sampled token (with its log-probability when the job asked); returns true when the sequence has ended.</summary>
+    public bool Accept(long id, TokenLogprob? logprob = null)
     {
         HasFirstToken = true;
         Next = id;
@@ -33,6 +35,7 @@ sealed class DecodingSlot(GenerationJob job, ITokenizer tokenizer) : IDisposable
         if (sampling.StopAtEndOfText && id == tokenizer.EndOfText) return End(Model.Generation.FinishReason.Stop);
         ids.Add((int)id);
         pendingIds.Add((int)id);
+        if (logprob is not null) { logprobs.Add(logprob); pendingLogprobs.Add(logprob); }
         var released = filter.Update(tokenizer.Decode(ids));
         if (released.Length > 0) Emit(released);
         if (filter.Stopped) return End(Model.Generation.FinishReason.Stop);
@@ -50,12 +53,14 @@ sealed class DecodingSlot(GenerationJob job, ITokenizer tokenizer) : IDisposable
     }
 
     public GenerationResult Result() =>
-        new(job.PromptIds.Length, ids.Count, filter.FinalText, FinishReason ?? Model.Generation.FinishReason.Length);
+        new(job.PromptIds.Length, ids.Count, filter.FinalText, FinishReason ?? Model.Generation.FinishReason.Length,
+            job.Extras.TopLogprobs is null ? null : [.. logprobs]);
 
     void Emit(string text)
     {
-        job.Emit(new TokenChunk([.. pendingIds], text));
+        job.Emit(new ReleasedChunk([.. pendingIds], text, job.Extras.TopLogprobs is null ? null : [.. pendingLogprobs]));
         pendingIds.Clear();
+        pendingLogprobs.Clear();
     }
 
     public void Dispose() => Generator?.Dispose();

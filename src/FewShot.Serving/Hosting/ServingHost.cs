@@ -5,6 +5,8 @@ using FewShot.Serving.Engine;
 using FewShot.Serving.Observability;
 using FewShot.Serving.Pipeline;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -44,6 +46,10 @@ public static class ServingHost
         app.MapFewShotServing(guard);
         return app;
     }
+
+    /// <summary>Where a started server listens (its first address; the real port when it was asked for port 0), ending in "/".</summary>
+    public static Uri Address(this WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/");
 
     public static IServiceCollection AddFewShotServing(this IServiceCollection services)
     {

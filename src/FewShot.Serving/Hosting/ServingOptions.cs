@@ -45,6 +45,9 @@ public sealed class ServingOptions
     /// <summary>Decoding threads (libtorch's intra-op threads and the fused decoder's); 0: all cores.</summary>
     [Range(0, 1024)] public int Threads { get; set; }
 
+    /// <summary>Rows x tokens per forward pass when scoring prompts (echo with logprobs): bounds the (rows, tokens, vocab) logits.</summary>
+    [Range(64, 1_000_000)] public int ScoringTokenBudget { get; set; } = 4096;
+
     /// <summary>Seconds a busy server asks clients to wait (Retry-After).</summary>
     [Range(1, 3600)] public int RetryAfterSeconds { get; set; } = 1;
 }

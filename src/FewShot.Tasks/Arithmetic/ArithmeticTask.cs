@@ -7,7 +7,9 @@ public enum ArithmeticOperation { Plus, Minus, Times, Composite }
 /// <summary>
 /// GPT-3's arithmetic (Section 3.9): two integers drawn uniformly from [0, 10^digits), asked as
 /// "Q: What is 48 plus 76? A: 124" (plus, minus, times), or for 1DC three one-digit numbers combined with two of
-/// +, -, * and parentheses around the last two: "Q: What is 6+(4*8)? A: 38".
+/// +, -, * and parentheses around the last two: "Q: What is 6+(4*8)? A: 38". Laid out as in the task files OpenAI
+/// released with the paper: context "\n\nQ: What is 48 plus 76?\n\nA:", completion " 124"; the contexts carry the blank
+/// lines, so examples follow each other with no separator.
 /// </summary>
 public sealed class ArithmeticTask(int digits, ArithmeticOperation operation) : ISyntheticTask
 {
@@ -37,6 +39,8 @@ public sealed class ArithmeticTask(int digits, ArithmeticOperation operation) : 
 
     public int DefaultCount => 2000;
 
+    public string ExampleSeparator => "";
+
     public IEnumerable<TaskExample> Generate(int count, int seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
@@ -53,7 +57,7 @@ public sealed class ArithmeticTask(int digits, ArithmeticOperation operation) : 
         }
     }
 
-    /// <summary>"Q: What is {a} plus {b}? A:" + " {a+b}".</summary>
+    /// <summary>"\n\nQ: What is {a} plus {b}?\n\nA:" + " {a+b}".</summary>
     public static TaskExample Binary(long a, long b, ArithmeticOperation operation)
     {
         var (word, value) = operation switch
@@ -63,12 +67,15 @@ public sealed class ArithmeticTask(int digits, ArithmeticOperation operation) : 
             ArithmeticOperation.Times => ("times", a * b),
             _ => throw new ArgumentException("a binary operation is plus, minus or times", nameof(operation)),
         };
-        return new TaskExample($"Q: What is {N(a)} {word} {N(b)}? A:", " " + N(value));
+        return new TaskExample(Question($"{N(a)} {word} {N(b)}"), " " + N(value));
     }
 
-    /// <summary>"Q: What is {a}{op1}({b}{op2}{c})? A:" + " {value}".</summary>
+    /// <summary>"\n\nQ: What is {a}{op1}({b}{op2}{c})?\n\nA:" + " {value}".</summary>
     public static TaskExample Composite(long a, long b, long c, char first, char second) =>
-        new($"Q: What is {N(a)}{first}({N(b)}{second}{N(c)})? A:", " " + N(Apply(first, a, Apply(second, b, c))));
+        new(Question($"{N(a)}{first}({N(b)}{second}{N(c)})"), " " + N(Apply(first, a, Apply(second, b, c))));
+
+    /// <summary>The released files' layout: a blank line before the question and one between it and "A:".</summary>
+    static string Question(string expression) => $"\n\nQ: What is {expression}?\n\nA:";
 
     static char Pick(Random random) => "+-*"[random.Next(3)];
 

@@ -43,7 +43,7 @@ public class RunnerTests
 
         var withDescription = report.Examples.First(e => e.Task == "2D+" && e.Description && e.Shots == 2);
         Assert.StartsWith("Add.\n\n", withDescription.Prompt);
-        Assert.Equal(3, withDescription.Prompt.Split('\n').Length - 2); // two demonstrations and the query after the description
+        Assert.Equal(3, withDescription.Prompt.Split("Q: What is").Length - 1); // two demonstrations and the query after the description
         Assert.Equal(4 * 2 * 2 * 2 + 4 * 2 + 4 * 2, report.Examples.Count);
     }
 

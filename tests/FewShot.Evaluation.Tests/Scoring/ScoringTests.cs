@@ -11,7 +11,7 @@ public class ScoringTests
     public void SharedContextChoiceScoresEqualSeparatePassesOnTheGpt2Fixture()
     {
         using var loaded = HuggingFaceGpt2.Import(TestSupport.Fixture("gpt2-tiny"));
-        var lm = new LanguageModel(loaded.Model, loaded.Tokenizer);
+        var lm = new GptScorer(loaded.Model, loaded.Tokenizer);
         var random = new Random(3);
         for (var q = 0; q < 5; q++)
         {

@@ -1,3 +1,5 @@
+using FewShot.Evaluation.TaskFiles;
+using FewShot.Evaluation.Prompts;
 using System.Text.RegularExpressions;
 using FewShot.Tasks;
 using FewShot.Tasks.Arithmetic;
@@ -9,13 +11,14 @@ public class ArithmeticFormatTests
     [Fact]
     public void ThePapersQuotedExamplesComeOutExactly()
     {
-        Assert.Equal("Q: What is 48 plus 76? A: 124", ArithmeticTask.Binary(48, 76, ArithmeticOperation.Plus).Text);
-        Assert.Equal("Q: What is 34 minus 53? A: -19", ArithmeticTask.Binary(34, 53, ArithmeticOperation.Minus).Text);
-        Assert.Equal("Q: What is 24 times 42? A: 1008", ArithmeticTask.Binary(24, 42, ArithmeticOperation.Times).Text);
-        Assert.Equal("Q: What is 6+(4*8)? A: 38", ArithmeticTask.Composite(6, 4, 8, '+', '*').Text);
-        var example = ArithmeticTask.Binary(48, 76, ArithmeticOperation.Plus);
-        Assert.Equal("Q: What is 48 plus 76? A:", example.Context);
-        Assert.Equal(" 124", example.Completion);
+        // The paper prints "Q: What is 48 plus 76? A: 124"; its released task files lay the question out with blank lines.
+        Assert.Equal("\n\nQ: What is 48 plus 76?\n\nA: 124", ArithmeticTask.Binary(48, 76, ArithmeticOperation.Plus).Text);
+        Assert.Equal("\n\nQ: What is 34 minus 53?\n\nA: -19", ArithmeticTask.Binary(34, 53, ArithmeticOperation.Minus).Text);
+        Assert.Equal("\n\nQ: What is 24 times 42?\n\nA: 1008", ArithmeticTask.Binary(24, 42, ArithmeticOperation.Times).Text);
+        Assert.Equal("\n\nQ: What is 6+(4*8)?\n\nA: 38", ArithmeticTask.Composite(6, 4, 8, '+', '*').Text);
+        var example = ArithmeticTask.Binary(77, 40, ArithmeticOperation.Plus);
+        Assert.Equal("\n\nQ: What is 77 plus 40?\n\nA:", example.Context);
+        Assert.Equal(" 117", example.Completion);
     }
 
     [Fact]
@@ -36,7 +39,7 @@ public class ArithmeticFormatTests
         var examples = SyntheticTasks.Get(name).Generate(2000, seed: 5).ToList();
         Assert.Equal(2000, examples.Count);
         var limit = (long)Math.Pow(10, digits);
-        var pattern = new Regex(@"^Q: What is (\d+) (plus|minus|times) (\d+)\? A:$");
+        var pattern = new Regex(@"^\n\nQ: What is (\d+) (plus|minus|times) (\d+)\?\n\nA:$");
         var largest = 0L;
         foreach (var e in examples)
         {
@@ -56,7 +59,7 @@ public class ArithmeticFormatTests
     [Fact]
     public void CompositeUsesThreeOneDigitNumbersWithTheLastTwoInParentheses()
     {
-        var pattern = new Regex(@"^Q: What is (\d)([-+*])\((\d)([-+*])(\d)\)\? A:$");
+        var pattern = new Regex(@"^\n\nQ: What is (\d)([-+*])\((\d)([-+*])(\d)\)\?\n\nA:$");
         var operators = new HashSet<string>();
         foreach (var e in SyntheticTasks.Get("1DC").Generate(2000, seed: 3))
         {
@@ -76,5 +79,30 @@ public class ArithmeticFormatTests
         var task = SyntheticTasks.Get("3D+");
         Assert.Equal(task.Generate(50, 11).ToList(), task.Generate(50, 11).ToList());
         Assert.NotEqual(task.Generate(50, 11).ToList(), task.Generate(50, 12).ToList());
+    }
+
+    /// <summary>Each of the paper's fifteen synthetic tasks, as the built-in task file renders a two-shot prompt with its description.</summary>
+    [Theory]
+    [InlineData("2D+", @"^Answer each question about 2-digit addition with a number\.(\n\nQ: What is \d+ plus \d+\?\n\nA: \d+){2}\n\nQ: What is \d+ plus \d+\?\n\nA:$")]
+    [InlineData("2D-", @"^Answer each question about 2-digit subtraction with a number\.(\n\nQ: What is \d+ minus \d+\?\n\nA: -?\d+){2}\n\nQ: What is \d+ minus \d+\?\n\nA:$")]
+    [InlineData("3D+", @"^Answer each question about 3-digit addition with a number\.(\n\nQ: What is \d+ plus \d+\?\n\nA: \d+){2}\n\nQ: What is \d+ plus \d+\?\n\nA:$")]
+    [InlineData("3D-", @"^Answer each question about 3-digit subtraction with a number\.(\n\nQ: What is \d+ minus \d+\?\n\nA: -?\d+){2}\n\nQ: What is \d+ minus \d+\?\n\nA:$")]
+    [InlineData("4D+", @"^Answer each question about 4-digit addition with a number\.(\n\nQ: What is \d+ plus \d+\?\n\nA: \d+){2}\n\nQ: What is \d+ plus \d+\?\n\nA:$")]
+    [InlineData("4D-", @"^Answer each question about 4-digit subtraction with a number\.(\n\nQ: What is \d+ minus \d+\?\n\nA: -?\d+){2}\n\nQ: What is \d+ minus \d+\?\n\nA:$")]
+    [InlineData("5D+", @"^Answer each question about 5-digit addition with a number\.(\n\nQ: What is \d+ plus \d+\?\n\nA: \d+){2}\n\nQ: What is \d+ plus \d+\?\n\nA:$")]
+    [InlineData("5D-", @"^Answer each question about 5-digit subtraction with a number\.(\n\nQ: What is \d+ minus \d+\?\n\nA: -?\d+){2}\n\nQ: What is \d+ minus \d+\?\n\nA:$")]
+    [InlineData("2Dx", @"^Answer each question about 2-digit multiplication with a number\.(\n\nQ: What is \d+ times \d+\?\n\nA: \d+){2}\n\nQ: What is \d+ times \d+\?\n\nA:$")]
+    [InlineData("1DC", @"^Compute the value of each expression\.(\n\nQ: What is \d[-+*]\(\d[-+*]\d\)\?\n\nA: -?\d+){2}\n\nQ: What is \d[-+*]\(\d[-+*]\d\)\?\n\nA:$")]
+    [InlineData("CL", @"^Please unscramble the letters into a word, and write that word:(\n[a-z]+ = [a-z]+){2}\n[a-z]+ =$")]
+    [InlineData("A1", @"^Please unscramble the letters into a word, and write that word:(\n[a-z]+ = [a-z]+){2}\n[a-z]+ =$")]
+    [InlineData("A2", @"^Please unscramble the letters into a word, and write that word:(\n[a-z]+ = [a-z]+){2}\n[a-z]+ =$")]
+    [InlineData("RI", @"^Please remove the symbols and spaces between the letters, and write the word:(\n[a-z][^\n]* = [a-z]+){2}\n[a-z][^\n]* =$")]
+    [InlineData("RW", @"^Please unscramble the letters into a word, and write that word \(the letters are reversed\):(\n[a-z]+ = [a-z]+){2}\n[a-z]+ =$")]
+    public void EachOfTheFifteenTasksPromptsInTheReleasedLayout(string name, string pattern)
+    {
+        var task = EvalTask.Load(BuiltInTasks.Resolve(name)[0]);
+        var prompt = new PromptBuilder(task, text => text.Length, contextLength: 100_000).Build(task.Eval[0], 0, shots: 2, withDescription: true, seed: 1);
+        Assert.Equal(2, prompt.EffectiveShots);
+        Assert.Matches(new Regex(pattern), prompt.Context);
     }
 }

@@ -9,7 +9,7 @@ public class PromptTests
     {
         var json = $$$"""
             {"name": "add", {{{(description is null ? "" : $"\"description\": \"{description}\",")}}}
-             "splits": {"test": {"generator": "2D+", "seed": 3, "count": {{{documents}}}}},
+             "splits": {"test": {"generator": "WL-first", "seed": 3, "count": {{{documents}}}}},
              "query_template": "{context}", "answer_template": "{completion}", "answer_delimiter": "",
              "example_separator": "\n", "output_type": "loglikelihood"}
             """;
@@ -43,21 +43,30 @@ public class PromptTests
 
     /// <summary>
     /// The built-in synthetic tasks are laid out as the built-in corpus writes their documents (FewShot.Data's
-    /// SyntheticDocuments): the description, then one worked example per line. A blank line after the description
-    /// would put every zero-shot query where training never had one.
+    /// SyntheticDocuments): the description, then the worked examples, each followed by the generator's separator (a
+    /// newline; nothing for arithmetic, whose examples carry their own blank lines). Another separator after the
+    /// description would put every zero-shot query where training never had one.
     /// </summary>
     [Fact]
     public void BuiltInSyntheticPromptsAreLaidOutAsTheCorpusDocuments()
     {
         foreach (var config in BuiltInTasks.Resolve("synthetic"))
         {
+            var separator = FewShot.Tasks.SyntheticTasks.Get(config.Name).ExampleSeparator;
+            Assert.Equal(separator, config.ExampleSeparator);
+            Assert.Equal(separator, config.DescriptionSeparator);
             var task = EvalTask.Load(config with { Splits = config.Splits.ToDictionary(s => s.Key, s => s.Value with { Count = 20 }) });
             var prompt = new PromptBuilder(task, Chars, 10_000).Build(task.Eval[0], 0, 3, withDescription: true, seed: 1);
-            var lines = prompt.Context.Split('\n');
-            Assert.Equal(5, lines.Length);
-            Assert.Equal(config.Description, lines[0]);
-            Assert.All(lines[1..4], line => Assert.Contains(line, task.Demos.Select(d => d.Demonstration(config.AnswerDelimiter))));
-            Assert.Equal(task.Eval[0].Query, lines[4]);
+            var description = config.Description!;
+            Assert.StartsWith(description + separator, prompt.Context);
+            Assert.EndsWith(task.Eval[0].Query, prompt.Context);
+            var rest = prompt.Context[(description.Length + separator.Length)..^task.Eval[0].Query.Length];
+            for (var k = 0; k < 3; k++)   // three demonstrations of the split, each with its separator
+            {
+                var demo = task.Demos.Select(d => d.Demonstration(config.AnswerDelimiter) + separator).First(rest.StartsWith);
+                rest = rest[demo.Length..];
+            }
+            Assert.Equal("", rest);
         }
     }
 

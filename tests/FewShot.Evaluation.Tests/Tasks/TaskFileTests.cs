@@ -106,7 +106,7 @@ public class TaskFileTests
         Assert.Equal(OutputType.GenerateUntil, BuiltInTasks.Resolve("dotnet-types-qa")[0].OutputType);
         var twoDigit = EvalTask.Load(BuiltInTasks.Resolve("2D+")[0]);
         Assert.Equal(2000, twoDigit.Eval.Count);
-        Assert.Matches(@"^Q: What is \d{1,3} plus \d{1,3}\? A:$", twoDigit.Ood![0].Query);
+        Assert.Matches(@"^\n\nQ: What is \d{1,3} plus \d{1,3}\?\n\nA:$", twoDigit.Ood![0].Query);
         Assert.Equal(21, BuiltInTasks.Resolve("synthetic").Count);   // the paper's fifteen and the six word-list rules
         Assert.Equal(10, BuiltInTasks.Resolve("arithmetic").Count);
         Assert.Equal(5, BuiltInTasks.Resolve("scrambling").Count);

@@ -19,8 +19,9 @@ namespace FewShot.Cli.Commands.Evaluation;
 /// </summary>
 public sealed class EvalCommand : CliCommand
 {
-    readonly Option<string> model = CommonOptions.Model();
-    readonly Option<string> tasks = new("--tasks") { Description = $"Comma-separated task names or task files; groups: {string.Join(", ", BuiltInTasks.Groups)}", DefaultValueFactory = _ => "synthetic" };
+    readonly Option<string?> model = new("--model") { Description = "Model folder (config.json, model.safetensors, tokenizer.json); or evaluate a served model with --api" };
+    readonly ApiModelOptions api = new();
+    readonly Option<string> tasks = new("--tasks") { Description = $"Comma-separated task names, task files, or JSONL files of {{\"context\", \"completion\"}} lines (GPT-3's released synthetic tasks); groups: {string.Join(", ", BuiltInTasks.Groups)}", DefaultValueFactory = _ => "synthetic" };
     readonly Option<string?> shots = new("--shots") { Description = "Comma-separated K values, e.g. 0,1,10 (default: 0, 1 and each task's K)" };
     readonly Option<int> seed = new("--seed") { Description = "Seed for drawing demonstrations", DefaultValueFactory = _ => 1234 };
     readonly Option<int?> limit = new("--limit") { Description = "Evaluate only the first N documents of each split" };
@@ -37,7 +38,7 @@ public sealed class EvalCommand : CliCommand
 
     public EvalCommand() : base("eval", "Zero-, one- and few-shot evaluation on GPT-3's tasks and your own")
     {
-        foreach (var o in new Option[] { model, tasks, shots, seed, limit, output, descriptions, decoding, contamination, finetune, finetuneSteps, finetuneRate, batch, device, threads })
+        foreach (var o in new Option[] { model, tasks, shots, seed, limit, output, descriptions, decoding, contamination, finetune, finetuneSteps, finetuneRate, batch, device, threads }.Concat(api.All))
             Options.Add(o);
         Subcommands.Add(new EvalPlotCommand());
     }
@@ -57,23 +58,32 @@ public sealed class EvalCommand : CliCommand
         if (parse.GetValue(limit) is < 1) throw new ArgumentException("--limit must be at least 1");
         if (parse.GetValue(batch) < 1) throw new ArgumentException("--batch-size must be at least 1");
         var outFolder = parse.GetValue(output)!;
+        var folder = parse.GetValue(model);
+        var served = parse.GetValue(api.Url) is not null;
+        if (folder is null == !served) throw new ArgumentException("give either --model (a model folder) or --api (a served model), not both");
+        if (served)
+        {
+            api.Validate(parse);
+            if (parse.GetValue(finetune)) throw new ArgumentException("--finetune needs the model in-process; it cannot be used with --api");
+        }
 
         // Tasks first: a bad task file should not wait for a model to load.
         var configs = parse.GetValue(tasks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .SelectMany(BuiltInTasks.Resolve).DistinctBy(c => c.Name).ToList();
         if (configs.Count == 0) throw new ArgumentException("--tasks names no task");
         var evalTasks = configs.Select(EvalTask.Load).ToList();
+        if (served && decode is null && configs.FirstOrDefault(c => c.Decoding == "beam" && c.OutputType == OutputType.GenerateUntil) is { } beam)
+            throw new ArgumentException($"task '{beam.Name}' decodes with beam search, which needs the model in-process; with --api add --decoding greedy");
 
-        var torchDevice = CommonOptions.ResolveDevice(parse.GetValue(device)!, parse.GetValue(threads));
-        var folder = parse.GetValue(model)!;
-        using var loaded = ModelFolder.Load(folder, torchDevice);
         var cachePath = Path.Combine(outFolder, "cache.json");
-        var lm = new LanguageModel(loaded.Model, loaded.Tokenizer, FileHash(Path.Combine(folder, ModelFolder.WeightsFile)))
+        using var loaded = served ? null : ModelFolder.Load(folder!, CommonOptions.ResolveDevice(parse.GetValue(device)!, parse.GetValue(threads)));
+        var (lm, client) = served ? await api.CreateAsync(parse, ResultCache.Load(cachePath), cancel) : (new LanguageModel(loaded!.Model, loaded.Tokenizer, FileHash(Path.Combine(folder!, ModelFolder.WeightsFile)))
         {
-            Name = Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)),
+            Name = Path.GetFileName(Path.GetFullPath(folder!).TrimEnd(Path.DirectorySeparatorChar)),
             BatchSize = parse.GetValue(batch),
             Cache = ResultCache.Load(cachePath),
-        };
+        }, null);
+        using var _ = client;
         var options = new EvalOptions
         {
             Shots = shotList,
