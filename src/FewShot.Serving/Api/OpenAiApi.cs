@@ -47,7 +47,8 @@ public static class OpenAiApi
         try
         {
             var body = await RequestBody.ReadObjectAsync(http.Request, options.MaxRequestBodyBytes, http.RequestAborted);
-            var vocab = served.Model.Config.VocabSize;
+            // Token ids in prompts and logit_bias must be ones both the model and its tokenizer know.
+            var vocab = Math.Min(served.Model.Config.VocabSize, served.Tokenizer.VocabSize);
             var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength, vocab, chat);
             var messages = chat ? OpenAiRequests.Messages(body) : null;
             var inputs = chat ? null : OpenAiRequests.Prompts(body, vocab);
