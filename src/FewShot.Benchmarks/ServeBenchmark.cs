@@ -25,6 +25,8 @@ public sealed record ServeBenchmarkOptions
     public int MemoryRequests { get; init; } = 1000;
     public int Disconnects { get; init; } = 5;
     public int Threads { get; init; }
+    /// <summary>How the server decodes (Serving:Weights): f32, q8_0, torch, or empty for the folder's format.</summary>
+    public string Weights { get; init; } = "";
 }
 
 /// <summary>Measured numbers: throughput alone and under load, time to first token, cancellation and memory.</summary>
@@ -56,6 +58,7 @@ public static class ServeBenchmark
             ["Serving:MaxConcurrentSequences"] = Math.Max(options.Clients, 1).ToString(),
             ["Serving:MaxQueueLength"] = "1024",
             ["Serving:Threads"] = options.Threads.ToString(),
+            ["Serving:Weights"] = options.Weights,
         }, urls: ["http://127.0.0.1:0"], customize: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync(cancel);
         try

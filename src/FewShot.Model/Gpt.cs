@@ -144,6 +144,13 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.reshape(-1)); // targets may be a strided slice
     }
 
+    /// <summary>The cross-entropy of every target token, (B, T): where in the context a model predicts well.</summary>
+    public Tensor TokenLosses(Tensor ids, Tensor targets)
+    {
+        using var logits = forward(ids);
+        return F.cross_entropy(logits.view(-1, logits.shape[2]), targets.reshape(-1), reduction: nn.Reduction.None).view(targets.shape);
+    }
+
     public IReadOnlyList<Block> Blocks => [.. h];
 
     /// <summary>A fresh KV cache sized for this model.</summary>

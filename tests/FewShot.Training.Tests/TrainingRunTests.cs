@@ -40,7 +40,12 @@ public class TrainingRunTests
         Assert.True(firstTrain > 3.0, $"first logged loss {firstTrain}"); // ~ln(vocab) at the start
         Assert.True(summary.Result.ValidationLoss < Math.Min(3.3, firstTrain - 0.7), $"validation loss {summary.Result.ValidationLoss} after 60 steps (first {firstTrain})");
         Assert.Equal(3, metrics.Count(m => (string?)m["type"] == "eval")); // steps 20, 40, 60
-        Assert.False(string.IsNullOrEmpty((string?)metrics.Last(m => (string?)m["type"] == "eval")["sample"]));
+        var lastEval = metrics.Last(m => (string?)m["type"] == "eval");
+        Assert.False(string.IsNullOrEmpty((string?)lastEval["sample"]));
+        // Tokens late in the window, with context to read, are predicted better than the first ones: a positive in-context gain.
+        var (early, late) = (lastEval["val_loss_early"]!.GetValue<double>(), lastEval["val_loss_late"]!.GetValue<double>());
+        Assert.True(early > late, $"early-context loss {early}, late {late}");
+        Assert.Equal(early - late, lastEval["in_context_gain"]!.GetValue<double>(), 1e-5);
         foreach (var png in new[] { "loss.png", "lr.png", "throughput.png" })
             Assert.Equal((byte)0x89, File.ReadAllBytes(Path.Combine(run, "plots", png))[0]);
 

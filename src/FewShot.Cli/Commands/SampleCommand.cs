@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using FewShot.Cli.Infrastructure;
 using FewShot.Model.Generation;
+using FewShot.Model.Inference;
 using FewShot.Model.Storage;
 
 namespace FewShot.Cli.Commands;
@@ -20,12 +21,13 @@ public sealed class SampleCommand : CliCommand
     readonly Option<string[]> stop = new("--stop") { Description = "Stop before this string (repeatable)", AllowMultipleArgumentsPerToken = false };
     readonly Option<int> samples = new("--num-samples") { Description = "Independent samples, decoded together as a batch", DefaultValueFactory = _ => 1 };
     readonly Option<bool> truncate = new("--truncate-left") { Description = "Drop the oldest prompt tokens when the prompt does not fit the context" };
+    readonly Option<string?> weights = new("--weights") { Description = "Decoding: f32 or q8_0 (fused CPU decoder), torch (TorchSharp); default: the folder's stored format" };
     readonly Option<string> device = CommonOptions.Device();
     readonly Option<int> threads = CommonOptions.Threads();
 
     public SampleCommand() : base("sample", "Generate text from a model")
     {
-        foreach (var o in new Option[] { model, prompt, promptIds, maxTokens, temperature, topK, topP, seed, stop, samples, truncate, device, threads })
+        foreach (var o in new Option[] { model, prompt, promptIds, maxTokens, temperature, topK, topP, seed, stop, samples, truncate, weights, device, threads })
             Options.Add(o);
     }
 
@@ -51,7 +53,12 @@ public sealed class SampleCommand : CliCommand
             TruncateLeft = parse.GetValue(truncate),
         }.Validate();
 
-        var generator = new TextGenerator(loaded.Model, loaded.Tokenizer);
+        var decoding = parse.GetValue(weights);
+        if (decoding is not null && decoding != "torch" && WeightFormats.Parse(decoding) is null)
+            throw new ArgumentException($"--weights: unknown format '{decoding}' (expected f32, q8_0 or torch)");
+        using var fused = decoding == "torch" || torchDevice.type != TorchSharp.DeviceType.CPU ? null
+            : FusedDecoding.From(loaded.Model, WeightFormats.Parse(decoding) ?? loaded.Stored, parse.GetValue(threads));
+        var generator = new TextGenerator(loaded.Model, loaded.Tokenizer, fused);
         if (context.Json || count > 1)
         {
             var results = await Task.Run(() => generator.Generate(Enumerable.Repeat(promptTokens, count).ToArray(), options, cancel), cancel);

@@ -8,11 +8,16 @@ namespace FewShot.Model.Generation;
 /// <summary>
 /// Autoregressive generation with a KV cache: the prompts are read in one forward pass, then each step feeds only the
 /// newest token of every unfinished sequence. Finished sequences leave the batch (their cache rows are compacted away).
+/// The forward pass runs through <paramref name="decoder"/>: the model's own TorchSharp pass by default (it follows
+/// the weights as they train), or a fused decoder over a snapshot of them (see FewShot.Model.Inference).
 /// </summary>
-public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
+public sealed class TextGenerator(Gpt model, ITokenizer tokenizer, IDecoder? decoder = null)
 {
+    readonly IDecoder decoder = decoder ?? new TorchDecoder(model);
+
     public Gpt Model => model;
     public ITokenizer Tokenizer => tokenizer;
+    public IDecoder Decoder => decoder;
 
     public IReadOnlyList<Completion> Generate(IReadOnlyList<string> prompts, SamplingOptions options, CancellationToken cancel = default) =>
         Generate(prompts.Select(tokenizer.Encode).ToArray(), options, cancel);
@@ -34,17 +39,15 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
         try
         {
             using var _ = no_grad();
-            using var cache = model.NewCache(sequences.Length, capacity);
+            using var session = decoder.Open(sequences.Length, capacity);
             using var generator = options.Seed is { } seed ? new Generator((ulong)seed) : null;
-            var device = model.parameters().First().device;
 
             // rows[r] is the sequence whose cache lives in row r; the batch shrinks as sequences finish.
             var rows = Enumerable.Range(0, sequences.Length).ToList();
-            var active = cache; // the cache rows still decoding: all of them, then a view of the first rows.Count
             Tensor? nextLogits = null; // (rows, V)
             using (var scope = NewDisposeScope())
             {
-                nextLogits = Prefill(inputs, cache, device).MoveToOuterDisposeScope();
+                nextLogits = session.Prefill(0, inputs).MoveToOuterDisposeScope();
             }
 
             while (rows.Count > 0)
@@ -58,27 +61,19 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
                 {
                     var sequence = sequences[rows[r]];
                     var reason = cancel.IsCancellationRequested ? FinishReason.Cancelled : sequence.Accept((int)picked[r], tokenizer, options, onChunk, rows[r]);
-                    if (reason is null && cache.Length(r) >= capacity) reason = FinishReason.Length;
+                    if (reason is null && session.Length(r) >= capacity) reason = FinishReason.Length;
                     if (reason is not null) { sequence.Finish(reason, onChunk, rows[r]); finishedRows.Add(r); }
                 }
                 // Remove finished rows from the back, moving the last row into each hole.
                 foreach (var r in finishedRows.OrderDescending())
                 {
                     var last = rows.Count - 1;
-                    if (r != last) { cache.CopyRow(last, r); rows[r] = rows[last]; picked[r] = picked[last]; }
+                    if (r != last) { session.CopyRow(last, r); rows[r] = rows[last]; picked[r] = picked[last]; }
                     rows.RemoveAt(last);
                 }
                 if (rows.Count == 0) break;
-                if (rows.Count != active.Batch)
-                {
-                    if (active != cache) active.Dispose();
-                    active = cache.Rows(0, rows.Count);
-                }
-
-                var next = tensor(picked.AsSpan(0, rows.Count).ToArray(), device: device).view(rows.Count, 1);
-                nextLogits = model.Forward(next, active, lastOnly: true)[.., -1].MoveToOuterDisposeScope();
+                nextLogits = session.Step(picked.AsSpan(0, rows.Count)).MoveToOuterDisposeScope();
             }
-            if (active != cache) active.Dispose();
         }
         finally
         {
@@ -99,28 +94,6 @@ public sealed class TextGenerator(Gpt model, ITokenizer tokenizer)
 
         await foreach (var chunk in channel.Reader.ReadAllAsync(CancellationToken.None)) yield return chunk;
         await worker;
-    }
-
-    // Reads the prompts into the cache and returns each row's logits at its last prompt token (rows, V).
-    // Prompts of equal length go through in one batch; otherwise row by row (a local layer's ring must never hold padding).
-    Tensor Prefill(int[][] prompts, KvCache cache, Device device)
-    {
-        Tensor Run(int[][] rows, KvCache target)
-        {
-            var ids = new long[rows.Length, rows[0].Length];
-            for (var b = 0; b < rows.Length; b++)
-                for (var t = 0; t < rows[b].Length; t++) ids[b, t] = rows[b][t];
-            return model.Forward(tensor(ids, device: device), target, lastOnly: true)[.., -1]; // (rows, V)
-        }
-
-        if (prompts.All(p => p.Length == prompts[0].Length)) return Run(prompts, cache);
-        var logits = new Tensor[prompts.Length];
-        for (var b = 0; b < prompts.Length; b++)
-        {
-            using var row = cache.Rows(b, 1);
-            logits[b] = Run([prompts[b]], row);
-        }
-        return cat(logits, 0);
     }
 
     int[] PreparePrompt(int[] prompt, int index, SamplingOptions options)

@@ -1,3 +1,4 @@
+using FewShot.Model.Inference;
 using FewShot.Model.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,6 +8,9 @@ namespace FewShot.Model.Storage;
 /// <summary>A loaded model and the tokenizer it was trained with.</summary>
 public sealed record LoadedModel(Gpt Model, ITokenizer Tokenizer, string Folder) : IDisposable
 {
+    /// <summary>How the folder stores the weights (Q8_0 after <c>fewshot quantize</c>; the model holds them dequantised).</summary>
+    public WeightFormat Stored { get; init; } = WeightFormat.F32;
+
     public void Dispose() => Model.Dispose();
 }
 
@@ -42,10 +46,13 @@ public static class ModelFolder
 
         var weightsPath = Path.Combine(folder, WeightsFile);
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: missing");
+        var stored = QuantizedWeights.FormatOf(SafeTensors.ReadHeader(weightsPath).Metadata, weightsPath);
         var model = new Gpt(config);
         try
         {
-            LoadWeights(model, SafeTensors.Load(weightsPath), weightsPath);
+            var tensors = SafeTensors.Load(weightsPath);
+            if (stored == WeightFormat.Q8_0) QuantizedWeights.Dequantize(tensors, weightsPath);
+            LoadWeights(model, tensors, weightsPath);
         }
         catch
         {
@@ -53,7 +60,29 @@ public static class ModelFolder
             throw;
         }
         if (device is not null && device.type != DeviceType.CPU) model.to(device);
-        return new LoadedModel(model, tokenizer, folder);
+        return new LoadedModel(model, tokenizer, folder) { Stored = stored };
+    }
+
+    /// <summary>Rewrites a folder's weights in Q8_0 (write to a temporary file, then rename: never half a file).</summary>
+    public static void Quantize(string folder, WeightFormat format)
+    {
+        using var loaded = Load(folder);
+        var path = Path.Combine(folder, WeightsFile);
+        var state = loaded.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        var stored = format == WeightFormat.Q8_0 ? QuantizedWeights.Quantize(state) : state;
+        var metadata = new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "fewshot" };
+        if (format != WeightFormat.F32) metadata[QuantizedWeights.MetadataKey] = WeightFormats.Name(format);
+        var temporary = path + ".tmp";
+        try
+        {
+            SafeTensors.Save(temporary, stored, metadata);
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+            if (!ReferenceEquals(stored, state)) foreach (var t in stored.Values) t.Dispose();
+        }
     }
 
     /// <summary>Copies tensors into the model's parameters, checking that names, shapes and dtypes match exactly.</summary>

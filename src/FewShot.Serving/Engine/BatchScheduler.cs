@@ -113,7 +113,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
             if (options.Threads > 0) set_num_threads(options.Threads);
             using var _ = no_grad();
             model.eval();
-            using var cache = model.NewCache(options.MaxConcurrentSequences, served.ContextLength);
+            using var cache = served.Decoder.Open(options.MaxConcurrentSequences, served.ContextLength);
             while (!stopping.IsCancellationRequested)
             {
                 if (active.Count == 0 && !WaitForWork()) break;
@@ -184,7 +184,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     }
 
     // Prefills a new sequence into the next free row and samples its first token.
-    void Admit(GenerationJob job, List<DecodingSlot> active, KvCache cache)
+    void Admit(GenerationJob job, List<DecodingSlot> active, IDecodeSession cache)
     {
         if (job.Cancel.IsCancellationRequested) { job.Complete(new GenerationResult(job.PromptIds.Length, 0, "", FinishReason.Cancelled)); return; }
         if (job.Sampling.MaxNewTokens == 0) { job.Complete(new GenerationResult(job.PromptIds.Length, 0, "", FinishReason.Length)); return; }
@@ -200,11 +200,9 @@ public sealed class BatchScheduler : IHostedService, IDisposable
         ActiveSequences = active.Count;
         metrics.AddPromptTokens(job.PromptIds.Length);
         using (var scope = NewDisposeScope())
-        using (var view = cache.Rows(row, 1))
         {
-            view.SetLength(0, 0);
-            var ids = tensor(job.PromptIds.Select(i => (long)i).ToArray()).view(1, -1);
-            var logits = served.Model.Forward(ids, view, lastOnly: true)[.., -1]; // (1, V)
+            cache.SetLength(row, 0);
+            var logits = cache.Prefill(row, [job.PromptIds]); // (1, V)
             var first = Sample(Biased(logits, [slot]), [slot])[0];
             AcceptAndTime(slot, first, LogprobOf(logits, 0, slot, first));
         }
@@ -213,14 +211,12 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     }
 
     // Feeds every row's pending token, samples the next one, and retires rows that finished.
-    void DecodeStep(List<DecodingSlot> active, KvCache cache)
+    void DecodeStep(List<DecodingSlot> active, IDecodeSession cache)
     {
         var started = Stopwatch.GetTimestamp();
         using (var scope = NewDisposeScope())
-        using (var view = cache.Rows(0, active.Count))
         {
-            var ids = tensor(active.Select(s => s.Next).ToArray()).view(active.Count, 1);
-            var logits = served.Model.Forward(ids, view, lastOnly: true)[.., -1]; // (A, V)
+            var logits = cache.Step(active.Select(s => s.Next).ToArray()); // (A, V)
             var picked = Sample(Biased(logits, active), active);
             for (var r = 0; r < active.Count; r++)
             {
@@ -273,7 +269,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     static bool SameSampling(SamplingOptions a, SamplingOptions b) => a.Temperature == b.Temperature && a.TopK == b.TopK && a.TopP == b.TopP;
 
     // Completes and removes finished (or cancelled) rows, moving the last row into each hole to keep rows compact.
-    void RemoveFinished(List<DecodingSlot> active, KvCache cache, bool cancelledOnly)
+    void RemoveFinished(List<DecodingSlot> active, IDecodeSession cache, bool cancelledOnly)
     {
         for (var r = active.Count - 1; r >= 0; r--)
         {

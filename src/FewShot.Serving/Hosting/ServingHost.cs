@@ -63,7 +63,7 @@ public static class ServingHost
         {
             var options = sp.GetRequiredService<IOptions<ServingOptions>>().Value;
             var name = options.ModelName ?? Path.GetFileName(Path.GetFullPath(options.Model).TrimEnd(Path.DirectorySeparatorChar));
-            return new ServedModel(ModelFolder.Load(options.Model), name);
+            return new ServedModel(ModelFolder.Load(options.Model), name, options.Weights, options.Threads);
         });
         services.AddSingleton<ChatModes>();
         services.AddSingleton<BatchScheduler>();

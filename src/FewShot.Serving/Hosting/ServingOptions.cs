@@ -35,7 +35,14 @@ public sealed class ServingOptions
     /// <summary>A folder of extra or replacement chat modes (*.json), read after the shipped ones.</summary>
     public string? ModesFolder { get; set; }
 
-    /// <summary>libtorch intra-op threads; 0 leaves libtorch's default (all cores).</summary>
+    /// <summary>
+    /// How the model decodes: "f32" or "q8_0" (the fused CPU decoder with 32- or 8-bit weights), "torch" (the TorchSharp
+    /// forward pass), or empty: the fused decoder in the format the model folder stores.
+    /// </summary>
+    [RegularExpression("^(|f32|q8_0|torch)$", ErrorMessage = "Serving:Weights (--weights) must be f32, q8_0 or torch")]
+    public string Weights { get; set; } = "";
+
+    /// <summary>Decoding threads (libtorch's intra-op threads and the fused decoder's); 0: all cores.</summary>
     [Range(0, 1024)] public int Threads { get; set; }
 
     /// <summary>Rows x tokens per forward pass when scoring prompts (echo with logprobs): bounds the (rows, tokens, vocab) logits.</summary>

@@ -250,8 +250,11 @@ public sealed class Trainer : IDisposable
         return (lossSum!.item<float>() / micro, norm, micro, lr);
     }
 
-    /// <summary>Mean loss over the fixed validation batches (every token weighs the same).</summary>
-    public double ValidationLoss()
+    /// <summary>
+    /// Mean loss over the fixed validation batches (every token weighs the same), and over the early and late positions
+    /// of the context (<see cref="ValidationLosses"/>).
+    /// </summary>
+    public ValidationLosses ValidationLoss()
     {
         validation ??= BuildValidation();
         var wasTraining = model.training;
@@ -259,16 +262,21 @@ public sealed class Trainer : IDisposable
         try
         {
             using var _ = no_grad();
-            double sum = 0;
-            long count = 0;
+            var t = recipe.Context;
+            var (earlyEnd, lateStart) = (Math.Max(1, t / 8), t / 2);
+            double sum = 0, early = 0, late = 0;
+            long count = 0, earlyCount = 0, lateCount = 0;
             foreach (var (x, y) in validation)
             {
                 using var scope = NewDisposeScope();
-                var n = y.NumberOfElements;
-                sum += model.Loss(x, y).item<float>() * (double)n;
-                count += n;
+                var losses = model.TokenLosses(x, y);   // (rows, T)
+                var rows = losses.shape[0];
+                sum += losses.sum().item<float>();
+                early += losses[.., ..earlyEnd].sum().item<float>();
+                late += losses[.., lateStart..].sum().item<float>();
+                (count, earlyCount, lateCount) = (count + rows * t, earlyCount + rows * earlyEnd, lateCount + rows * (t - lateStart));
             }
-            return sum / count;
+            return new ValidationLosses(sum / count, early / earlyCount, late / lateCount);
         }
         finally
         {
@@ -297,11 +305,11 @@ public sealed class Trainer : IDisposable
     void Evaluate(double trainLoss)
     {
         var watch = Stopwatch.StartNew();
-        var loss = ValidationLoss();
-        LastValidationLoss = loss;
-        if (BestValidationLoss is null || loss < BestValidationLoss) BestValidationLoss = loss;
+        var losses = ValidationLoss();
+        LastValidationLoss = losses.Loss;
+        if (BestValidationLoss is null || losses.Loss < BestValidationLoss) BestValidationLoss = losses.Loss;
         var sample = recipe.SampleTokens > 0 && tokenizer is not null ? Sample() : null;
-        Evaluated?.Invoke(new EvaluationReport(Step, Tokens, loss, trainLoss, sample, watch.Elapsed));
+        Evaluated?.Invoke(new EvaluationReport(Step, Tokens, losses, trainLoss, sample, watch.Elapsed));
     }
 
     string Sample()

@@ -51,6 +51,8 @@ public sealed class MetricsLog : IDisposable
     void OnEvaluation(EvaluationReport r) => Write(new JsonObject
     {
         ["type"] = "eval", ["step"] = r.Step, ["tokens"] = r.Tokens, ["val_loss"] = Round(r.ValidationLoss),
+        ["val_loss_early"] = Round(r.Validation.EarlyLoss), ["val_loss_late"] = Round(r.Validation.LateLoss),
+        ["in_context_gain"] = Round(r.Validation.InContextGain),
         ["train_loss"] = r.TrainLoss is { } t ? Round(t) : null, ["sample"] = r.Sample, ["eval_s"] = Math.Round(r.Took.TotalSeconds, 3),
     });
 

@@ -3,7 +3,10 @@ using ScottPlot;
 
 namespace FewShot.Training.Metrics;
 
-/// <summary>PNG plots of a run's metrics.jsonl: loss against tokens (train and validation), the learning rate, and throughput.</summary>
+/// <summary>
+/// PNG plots of a run's metrics.jsonl: loss against tokens (train and validation, and validation over the early and
+/// late positions of the context, whose gap is the in-context gain), the learning rate, and throughput.
+/// </summary>
 public static class TrainingPlots
 {
     public static IReadOnlyList<string> Write(string metricsPath, string folder)
@@ -17,7 +20,12 @@ public static class TrainingPlots
 
         var loss = new Plot();
         AddLine(loss, train, "tokens", "loss", "train");
-        if (eval.Count > 0) AddLine(loss, eval, "tokens", "val_loss", "validation", markers: true);
+        if (eval.Count > 0)
+        {
+            AddLine(loss, eval, "tokens", "val_loss", "validation", markers: true);
+            AddLine(loss, eval, "tokens", "val_loss_early", "validation, first 1/8 of the context", markers: true);
+            AddLine(loss, eval, "tokens", "val_loss_late", "validation, second half of the context (in-context)", markers: true);
+        }
         loss.Title("Loss");
         loss.XLabel("tokens seen");
         loss.YLabel("cross-entropy (nats/token)");

@@ -15,10 +15,11 @@ public sealed class ServeBenchCommand : CliCommand
     readonly Option<int> maxTokens = new("--max-tokens") { Description = "Tokens per request", DefaultValueFactory = _ => 64 };
     readonly Option<int> memoryRequests = new("--memory-requests") { Description = "Short requests for the memory check (0 skips)", DefaultValueFactory = _ => 1000 };
     readonly Option<int> threads = CommonOptions.Threads();
+    readonly Option<string> weights = new("--weights") { Description = "How the server decodes: f32, q8_0 (fused), torch (TorchSharp); default: the folder's format", DefaultValueFactory = _ => "" };
 
     public ServeBenchCommand() : base("serve", "Benchmark the chat server: batching speed-up, time to first token, disconnects, memory")
     {
-        foreach (var o in new Option[] { model, clients, requests, maxTokens, memoryRequests, threads }) Options.Add(o);
+        foreach (var o in new Option[] { model, clients, requests, maxTokens, memoryRequests, threads, weights }) Options.Add(o);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -30,6 +31,7 @@ public sealed class ServeBenchCommand : CliCommand
             MaxTokens = Positive(parse.GetValue(maxTokens), "--max-tokens"),
             MemoryRequests = Math.Max(0, parse.GetValue(memoryRequests)),
             Threads = parse.GetValue(threads),
+            Weights = parse.GetValue(weights)!,
         };
         var modelFolder = parse.GetValue(model)!;
         if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"{modelFolder}: model folder not found");

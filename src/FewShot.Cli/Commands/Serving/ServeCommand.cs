@@ -28,6 +28,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<int?> maxQueue = new("--max-queue") { Description = "Requests that may wait for a free row before 503 (default 64)" };
     readonly Option<string?> modes = new("--modes") { Description = "Folder of extra chat modes (*.json)" };
     readonly Option<int?> threads = new("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+    readonly Option<string?> weights = new("--weights") { Description = "Decoding: f32 or q8_0 (fused CPU decoder), torch (TorchSharp); default: the folder's stored format" };
     readonly Option<bool> open = new("--open") { Description = "No keys, quotas or firewall: every route is open (local use only)" };
     readonly Option<string?> db = new("--db") { Description = "Access store (keys, usage, audit), shared with `fewshot keys` (default: the user's data folder)" };
     readonly Option<string?> adminKey = new("--admin-key") { Description = "The operator's admin key (default: the stored one, or a new one printed once)" };
@@ -41,7 +42,7 @@ public sealed class ServeCommand : CliCommand
 
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
-        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, open, db, adminKey, publicKey,
+        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, weights, open, db, adminKey, publicKey,
                      publicKeyGrace, publicKeyBudget, globalBudget, trustedProxies, allow, deny })
             Options.Add(o);
     }
@@ -55,6 +56,7 @@ public sealed class ServeCommand : CliCommand
         Set("MaxQueueLength", parse.GetValue(maxQueue));
         Set("ModesFolder", parse.GetValue(modes));
         Set("Threads", parse.GetValue(threads));
+        Set("Weights", parse.GetValue(weights));
         var addresses = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var address in addresses)
             if (!Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))

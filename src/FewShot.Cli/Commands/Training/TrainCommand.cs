@@ -98,7 +98,8 @@ public sealed class TrainCommand : CliCommand
         context.Info($"run {session.Run.Path}: {session.Data.Description}");
         context.Info($"model: {config.Layers} layers, {config.Heads} heads, d {config.Embedding}, ctx {config.ContextLength}, vocab {config.VocabSize}, " +
                      $"{Units.Count(session.Model.parameters().Sum(p => p.NumberOfElements))} parameters, {TorchSharp.torch.get_num_threads()} thread(s)");
-        trainer.Evaluated += e => context.Info($"step {e.Step}: val loss {e.ValidationLoss:F4}" + (e.TrainLoss is { } t ? $", train loss {t:F4}" : "") +
+        trainer.Evaluated += e => context.Info($"step {e.Step}: val loss {e.ValidationLoss:F4} (early context {e.Validation.EarlyLoss:F3}, " +
+                                               $"late {e.Validation.LateLoss:F3}: in-context gain {e.Validation.InContextGain:F3})" + (e.TrainLoss is { } t ? $", train loss {t:F4}" : "") +
                                                (context.Verbose && e.Sample is { } s ? $"\n{s}" : ""));
         TrainingSummary? summary = null;
         context.Progress().Start(progress =>

@@ -1,0 +1,228 @@
+namespace FewShot.Model.Inference;
+
+/// <summary>
+/// GPT inference outside libtorch: the forward pass of <see cref="Gpt"/> for a handful of tokens at a time (a batch
+/// of sequences' next tokens, or a chunk of one prompt), with every weight matrix streamed once per call and split by
+/// output rows over a <see cref="WorkerTeam"/>. Batch-1 decoding is bound by weight bytes over memory bandwidth; the
+/// TorchSharp path adds ~20 us of call and allocation overhead to each of its ~15 operations per layer, which on
+/// small models costs more than the arithmetic (docs/performance.md). Not thread-safe: one decoding thread owns it.
+/// </summary>
+public sealed unsafe class FusedDecoder : IDisposable
+{
+    /// <summary>Most tokens one forward call processes; longer prompts go through in chunks.</summary>
+    public const int Chunk = 64;
+
+    /// <summary>
+    /// Loops that read less than this run on one thread: splitting them saves microseconds on a quiet machine and can
+    /// cost a scheduler time slice on a busy one (the 0.8M-parameter Shakespeare model has no matrix this large).
+    /// </summary>
+    const long MinParallelBytes = 256 * 1024;
+
+    readonly DecodeWeights weights;
+    readonly WorkerTeam team;
+    readonly int C, heads, hs, vocab;
+    readonly float eps;
+    readonly LayerPattern[] patterns;
+    // Activations for up to Chunk tokens: residual x, normalised h, qkv, attention output, MLP hidden, logits.
+    readonly AlignedBuffer<float> x, h, qkv, att, hidden, logits;
+    readonly AlignedBuffer<float>[] scores; // one (n_ctx) score buffer per worker
+    readonly AlignedBuffer<long>[] visible; // one (n_ctx) buffer of attended positions per worker
+    readonly HeadGroup[][] groupOf; // [layer][head]
+    readonly int[] rowOf = new int[Chunk], tokenOf = new int[Chunk];
+    readonly long[] positionOf = new long[Chunk];
+    readonly Action<int, int, int> matMulBody, attentionBody;
+
+    // Arguments of the loop running on the team (fields, so that the loop bodies are allocated once).
+    WeightMatrix? mm;
+    float* mmX, mmY, mmBias;
+    int mmCount, mmStride;
+    bool mmAccumulate;
+    DecodeCache? attCache;
+    int attLayer;
+
+    public FusedDecoder(DecodeWeights weights, int threads)
+    {
+        this.weights = weights;
+        var config = weights.Config;
+        (C, heads, hs, vocab, eps) = (config.Embedding, config.Heads, config.HeadSize, config.VocabSize, (float)config.LayerNormEpsilon);
+        patterns = Enumerable.Range(0, config.Layers).Select(i => LayerPattern.For(config, i)).ToArray();
+        team = new WorkerTeam(threads);
+        x = new AlignedBuffer<float>(Chunk * C);
+        h = new AlignedBuffer<float>(Chunk * C);
+        qkv = new AlignedBuffer<float>(Chunk * 3 * C);
+        att = new AlignedBuffer<float>(Chunk * C);
+        hidden = new AlignedBuffer<float>(Chunk * 4 * C);
+        logits = new AlignedBuffer<float>((long)Chunk * vocab);
+        groupOf = patterns.Select(pattern => Enumerable.Range(0, heads).Select(head => pattern.Groups.First(g => head >= g.First && head < g.First + g.Count)).ToArray()).ToArray();
+        scores = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<float>(config.ContextLength)).ToArray();
+        visible = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<long>(config.ContextLength)).ToArray();
+        matMulBody = (first, end, _) => mm!.Multiply(mmX, mmCount, mmY, mmStride, mmBias, mmAccumulate, first, end);
+        attentionBody = (first, end, part) => { for (var task = first; task < end; task++) Attend(task / heads, task % heads, scores[part].Pointer, visible[part].Pointer); };
+    }
+
+    public GptConfig Config => weights.Config;
+    public DecodeWeights Weights => weights;
+    public int Threads => team.Threads;
+
+    /// <summary>A cache for this model's shape.</summary>
+    public DecodeCache NewCache(int batch, int capacity) => new(weights.Config, batch, capacity);
+
+    /// <summary>
+    /// Feeds tokens[r] to row r for r in [0, tokens.Length), each at its row's own position (rows may be ragged),
+    /// and returns the next-token logits (rows, vocab) as a new array.
+    /// </summary>
+    public float[] Step(DecodeCache cache, ReadOnlySpan<int> tokens)
+    {
+        var result = new float[(long)tokens.Length * vocab];
+        for (var first = 0; first < tokens.Length; first += Chunk)
+        {
+            var n = Math.Min(Chunk, tokens.Length - first);
+            for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (first + i, tokens[first + i], cache.Length(first + i));
+            Run(cache, n, lastOnly: false);
+            new ReadOnlySpan<float>(logits.Pointer, n * vocab).CopyTo(result.AsSpan(first * vocab));
+        }
+        return result;
+    }
+
+    /// <summary>Appends a prompt to one row (in chunks) and returns the logits (vocab) after its last token.</summary>
+    public float[] Prefill(DecodeCache cache, int row, ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Length == 0) throw new ArgumentException("an empty prompt has no next-token logits", nameof(tokens));
+        for (var first = 0; first < tokens.Length; first += Chunk)
+        {
+            var n = Math.Min(Chunk, tokens.Length - first);
+            var start = cache.Length(row);
+            for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (row, tokens[first + i], start + i);
+            Run(cache, n, lastOnly: first + n == tokens.Length);
+        }
+        return new ReadOnlySpan<float>(logits.Pointer, vocab).ToArray();
+    }
+
+    // The forward pass of n tokens (rowOf, tokenOf, positionOf); logits for all of them, or for the last one only.
+    void Run(DecodeCache cache, int n, bool lastOnly)
+    {
+        for (var i = 0; i < n; i++)
+        {
+            if (tokenOf[i] < 0 || tokenOf[i] >= vocab) throw new ArgumentException($"token id {tokenOf[i]} is outside the vocabulary [0, {vocab})");
+            if (positionOf[i] >= cache.Capacity) throw new InvalidOperationException($"the KV cache holds {cache.Capacity} positions; position {positionOf[i]} does not fit");
+        }
+        // x = wte[token] + wpe[position]: (n, C)
+        for (var i = 0; i < n; i++)
+        {
+            var xi = x.Pointer + i * C;
+            weights.TokenEmbedding.Row(tokenOf[i], xi);
+            var pe = weights.PositionEmbedding.Pointer + positionOf[i] * C;
+            for (var c = 0; c < C; c++) xi[c] += pe[c];
+        }
+
+        for (var layer = 0; layer < weights.Blocks.Length; layer++)
+        {
+            var b = weights.Blocks[layer];
+            // x = x + c_proj(attention(c_attn(ln_1(x))))
+            Norm(b.Ln1Gain, b.Ln1Bias, n);
+            MatMul(b.Attn, h.Pointer, n, qkv.Pointer, 3 * C, b.AttnBias, accumulate: false); // (n, 3C): q | k | v
+            for (var i = 0; i < n; i++)
+                for (var head = 0; head < heads; head++)
+                {
+                    var source = qkv.Pointer + i * 3 * C + head * hs;
+                    new ReadOnlySpan<float>(source + C, hs).CopyTo(new Span<float>(cache.Key(layer, rowOf[i], head, positionOf[i]), hs));
+                    new ReadOnlySpan<float>(source + 2 * C, hs).CopyTo(new Span<float>(cache.Value(layer, rowOf[i], head, positionOf[i]), hs));
+                }
+            (attCache, attLayer) = (cache, layer);
+            var attended = 0L;
+            for (var i = 0; i < n; i++) attended += Math.Min(positionOf[i] + 1, cache.Slots[layer]);
+            team.For(n * heads, attentionBody, minimumUnits: attended * C * 8 < MinParallelBytes ? int.MaxValue : 2); // (n, C), heads side by side
+            attCache = null;
+            MatMul(b.AttnProj, att.Pointer, n, x.Pointer, C, b.AttnProjBias, accumulate: true);
+
+            // x = x + c_proj(gelu(c_fc(ln_2(x))))
+            Norm(b.Ln2Gain, b.Ln2Bias, n);
+            MatMul(b.Fc, h.Pointer, n, hidden.Pointer, 4 * C, b.FcBias, accumulate: false); // (n, 4C)
+            Kernels.Gelu(hidden.Pointer, n * 4 * C);
+            MatMul(b.MlpProj, hidden.Pointer, n, x.Pointer, C, b.MlpProjBias, accumulate: true);
+        }
+
+        for (var i = 0; i < n; i++) cache.Advance(rowOf[i], 1);
+        // logits = ln_f(x) wte^T: (n or 1, vocab)
+        var from = lastOnly ? n - 1 : 0;
+        for (var i = from; i < n; i++) Kernels.LayerNorm(x.Pointer + i * C, h.Pointer + (i - from) * C, C, weights.LnFGain.Pointer, weights.LnFBias is null ? null : weights.LnFBias.Pointer, eps);
+        MatMul(weights.TokenEmbedding, h.Pointer, n - from, logits.Pointer, vocab, null, accumulate: false);
+    }
+
+    void Norm(AlignedBuffer<float> gain, AlignedBuffer<float>? bias, int n)
+    {
+        for (var i = 0; i < n; i++) Kernels.LayerNorm(x.Pointer + i * C, h.Pointer + i * C, C, gain.Pointer, bias is null ? null : bias.Pointer, eps);
+    }
+
+    // y (count, stride) (+)= x (count, In) W^T + bias, the matrix's rows split over the team.
+    void MatMul(WeightMatrix m, float* input, int count, float* output, int stride, AlignedBuffer<float>? bias, bool accumulate)
+    {
+        mm = m;
+        mmX = input;
+        mmY = output;
+        mmBias = bias is null ? null : bias.Pointer;
+        (mmCount, mmStride, mmAccumulate) = (count, stride, accumulate);
+        team.For(m.Out, matMulBody, grain: 16, minimumUnits: m.Bytes < MinParallelBytes ? int.MaxValue : 2);
+        mm = null;
+    }
+
+    // Token i, one head: softmax(q k^T / sqrt(hs)) v over the positions this head's pattern lets it see.
+    void Attend(int i, int head, float* scoreBuffer, long* positions)
+    {
+        var cache = attCache!;
+        var (row, p) = (rowOf[i], positionOf[i]);
+        var count = Visible(groupOf[attLayer][head], p, positions);
+        var q = qkv.Pointer + i * 3 * C + head * hs;
+        var scale = 1f / MathF.Sqrt(hs);
+        var max = float.NegativeInfinity;
+        for (var k = 0; k < count; k++)
+        {
+            var s = Kernels.Dot(q, cache.Key(attLayer, row, head, positions[k]), hs) * scale;
+            scoreBuffer[k] = s;
+            max = Math.Max(max, s);
+        }
+        var sum = Kernels.ExpInPlace(scoreBuffer, count, max);
+        var output = att.Pointer + i * C + head * hs;
+        new Span<float>(output, hs).Clear();
+        for (var k = 0; k < count; k++) Kernels.Axpy(scoreBuffer[k] / sum, cache.Value(attLayer, row, head, positions[k]), output, hs);
+    }
+
+    /// <summary>
+    /// Writes the positions a query at position p of this head group attends to (the mask of
+    /// <see cref="LayerPattern.Allowed"/>) and returns how many there are.
+    /// </summary>
+    internal static int Visible(HeadGroup g, long p, long* into)
+    {
+        var count = 0;
+        switch (g.Pattern)
+        {
+            case HeadPattern.Dense:
+                for (long j = 0; j <= p; j++) into[count++] = j;
+                break;
+            case HeadPattern.Band:
+                for (var j = Math.Max(0, p - g.Size + 1); j <= p; j++) into[count++] = j;
+                break;
+            case HeadPattern.Every:
+                for (var j = p % g.Size; j <= p; j += g.Size) into[count++] = j;
+                break;
+            case HeadPattern.Block:
+                for (var j = p - p % g.Size; j <= p; j++) into[count++] = j;
+                break;
+            case HeadPattern.Summary:
+                for (long start = 0; start <= p; start += g.Size)
+                    for (var j = start + g.Size - g.Summary; j < start + g.Size && j <= p; j++) into[count++] = j;
+                if (p % g.Size < g.Size - g.Summary) into[count++] = p;
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(g));
+        }
+        return count;
+    }
+
+    public void Dispose()
+    {
+        team.Dispose();
+        foreach (var b in new[] { x, h, qkv, att, hidden, logits }.Concat(scores)) b.Dispose();
+        foreach (var b in visible) b.Dispose();
+    }
+}

@@ -1,0 +1,227 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace FewShot.Model.Inference;
+
+/// <summary>
+/// The fused decoder's arithmetic on raw float pointers: dot products, matrix times a few vectors, LayerNorm, GELU.
+/// Each has a 512-bit path (AVX-512: 16 floats per instruction) and a scalar path that computes the same sums; the
+/// tests run both. Matrices are row-major [out, in] as nn.Linear stores them, so one output is one contiguous row.
+/// </summary>
+public static unsafe class Kernels
+{
+    /// <summary>False forces the scalar paths (tests compare them with the vector paths).</summary>
+    public static bool UseVectors { get; set; } = Avx512F.IsSupported;
+
+    /// <summary>The largest number of input vectors one pass over a weight row serves (accumulators kept in registers).</summary>
+    const int InputBlock = 4;
+
+    public static float Dot(float* a, float* b, int n)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (UseVectors && n >= 16)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 64 <= n; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 32), Vector512.Load(b + i + 32), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 48), Vector512.Load(b + i + 48), s3);
+            }
+            for (; i + 16 <= n; i += 16) s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        for (; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    /// <summary>y += alpha x.</summary>
+    public static void Axpy(float alpha, float* x, float* y, int n)
+    {
+        var i = 0;
+        if (UseVectors)
+        {
+            var a = Vector512.Create(alpha);
+            for (; i + 16 <= n; i += 16) Vector512.Store(Avx512F.FusedMultiplyAdd(a, Vector512.Load(x + i), Vector512.Load(y + i)), y + i);
+        }
+        for (; i < n; i++) y[i] += alpha * x[i];
+    }
+
+    /// <summary>
+    /// y[t, o] = (accumulate ? y[t, o] : 0) + bias[o] + W[o, :] . x[t, :] for outputs o in [first, end) and inputs
+    /// t in [0, count): W (out, inDim) row-major, x (count, inDim), y (count, yStride). Each weight row is read once
+    /// for up to four inputs, so a batch of rows costs one pass over the weights.
+    /// </summary>
+    public static void MatMul(float* w, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
+    {
+        Span<float> sums = stackalloc float[InputBlock];
+        for (var t0 = 0; t0 < count; t0 += InputBlock)
+        {
+            var n = Math.Min(InputBlock, count - t0);
+            var x0 = x + (long)t0 * inDim;
+            for (var o = first; o < end; o++)
+            {
+                var row = w + (long)o * inDim;
+                var b = bias == null ? 0f : bias[o];
+                if (n == 1)
+                {
+                    Store(y + (long)t0 * yStride + o, Dot(row, x0, inDim) + b, accumulate);
+                    continue;
+                }
+                DotMany(row, x0, inDim, n, sums);
+                for (var t = 0; t < n; t++) Store(y + (long)(t0 + t) * yStride + o, sums[t] + b, accumulate);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(float* at, float value, bool accumulate) => *at = accumulate ? *at + value : value;
+
+    // sums[t] = row . x[t] for t < n (n <= 4): the row is loaded once per 16 floats for all n inputs.
+    static void DotMany(float* row, float* x, int inDim, int n, Span<float> sums)
+    {
+        var i = 0;
+        sums.Clear();
+        if (UseVectors && inDim >= 16)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            var x1 = x + (n > 1 ? inDim : 0);
+            var x2 = x + (n > 2 ? 2L * inDim : 0);
+            var x3 = x + (n > 3 ? 3L * inDim : 0);
+            for (; i + 16 <= inDim; i += 16)
+            {
+                var r = Vector512.Load(row + i);
+                s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
+                s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
+                s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
+                s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
+            }
+            sums[0] = Vector512.Sum(s0);
+            if (n > 1) sums[1] = Vector512.Sum(s1);
+            if (n > 2) sums[2] = Vector512.Sum(s2);
+            if (n > 3) sums[3] = Vector512.Sum(s3);
+        }
+        for (; i < inDim; i++)
+            for (var t = 0; t < n; t++) sums[t] += row[i] * x[(long)t * inDim + i];
+    }
+
+    /// <summary>
+    /// The same product with 8-bit weights in blocks of 32 along a row, each block with its own scale:
+    /// W[o, i] = scale[o, i / 32] * q[o, i]. inDim must be a multiple of 32.
+    /// </summary>
+    public static void MatMulQ8(sbyte* q, float* scales, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
+    {
+        var blocks = inDim / Q8Block;
+        Span<float> sums = stackalloc float[InputBlock];
+        for (var t0 = 0; t0 < count; t0 += InputBlock)
+        {
+            var n = Math.Min(InputBlock, count - t0);
+            var x0 = x + (long)t0 * inDim;
+            for (var o = first; o < end; o++)
+            {
+                DotQ8(q + (long)o * inDim, scales + (long)o * blocks, blocks, x0, inDim, n, sums);
+                var b = bias == null ? 0f : bias[o];
+                for (var t = 0; t < n; t++) Store(y + (long)(t0 + t) * yStride + o, sums[t] + b, accumulate);
+            }
+        }
+    }
+
+    public const int Q8Block = 32;
+
+    static void DotQ8(sbyte* row, float* scales, int blocks, float* x, int inDim, int n, Span<float> sums)
+    {
+        sums.Clear();
+        if (UseVectors)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            var x1 = x + (n > 1 ? inDim : 0);
+            var x2 = x + (n > 2 ? 2L * inDim : 0);
+            var x3 = x + (n > 3 ? 3L * inDim : 0);
+            for (var k = 0; k < blocks; k++)
+            {
+                var i = k * Q8Block;
+                // 32 signed bytes -> two vectors of 16 floats, then scaled once for the whole block.
+                var scale = Vector512.Create(scales[k]);
+                var w0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(row + i))) * scale;
+                var w1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(row + i + 16))) * scale;
+                s0 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x + i), s0));
+                if (n == 1) continue;
+                s1 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x1 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x1 + i), s1));
+                s2 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x2 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x2 + i), s2));
+                s3 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x3 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x3 + i), s3));
+            }
+            sums[0] = Vector512.Sum(s0);
+            if (n > 1) sums[1] = Vector512.Sum(s1);
+            if (n > 2) sums[2] = Vector512.Sum(s2);
+            if (n > 3) sums[3] = Vector512.Sum(s3);
+            return;
+        }
+        for (var k = 0; k < blocks; k++)
+            for (var t = 0; t < n; t++)
+            {
+                var block = 0f;
+                for (var j = 0; j < Q8Block; j++) block += row[k * Q8Block + j] * x[(long)t * inDim + k * Q8Block + j];
+                sums[t] += scales[k] * block;
+            }
+    }
+
+    /// <summary>x[i] = exp(x[i] - max) for i &lt; n; returns their sum (softmax's numerators and denominator).</summary>
+    public static float ExpInPlace(float* x, int n, float max)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (UseVectors)
+        {
+            var m = Vector512.Create(max);
+            var total = Vector512<float>.Zero;
+            for (; i + 16 <= n; i += 16)
+            {
+                var e = Vector512.Exp(Vector512.Load(x + i) - m);
+                Vector512.Store(e, x + i);
+                total += e;
+            }
+            sum = Vector512.Sum(total);
+        }
+        for (; i < n; i++) { x[i] = MathF.Exp(x[i] - max); sum += x[i]; }
+        return sum;
+    }
+
+    /// <summary>y = (x - mean) / sqrt(var + eps) * gain + bias over one vector of n (bias may be null).</summary>
+    public static void LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
+    {
+        var mean = 0f;
+        for (var i = 0; i < n; i++) mean += x[i];
+        mean /= n;
+        var variance = 0f;
+        for (var i = 0; i < n; i++) { var d = x[i] - mean; variance += d * d; }
+        var inv = 1f / MathF.Sqrt(variance / n + eps);
+        for (var i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * gain[i] + (bias == null ? 0f : bias[i]);
+    }
+
+    /// <summary>GELU, tanh approximation, in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
+    public static void Gelu(float* x, int n)
+    {
+        const float c = 0.7978845608f; // sqrt(2 / pi)
+        var i = 0;
+        if (UseVectors)
+        {
+            var one = Vector512<float>.One;
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Vector512.Load(x + i);
+                var u = c * (v + 0.044715f * v * v * v);
+                // tanh(u) = 1 - 2 / (exp(2u) + 1); exp overflows to +inf for large u, giving tanh = 1 exactly.
+                var tanh = one - Vector512.Create(2f) / (Vector512.Exp(u + u) + one);
+                Vector512.Store(0.5f * v * (one + tanh), x + i);
+            }
+        }
+        for (; i < n; i++)
+        {
+            var v = x[i];
+            x[i] = 0.5f * v * (1f + MathF.Tanh(c * (v + 0.044715f * v * v * v)));
+        }
+    }
+}
