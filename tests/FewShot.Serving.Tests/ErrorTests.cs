@@ -127,4 +127,27 @@ public sealed class ErrorTests(ServerFixture fixture)
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return json.RootElement.GetProperty("error").Clone();
     }
+
+    /// <summary>An imported model without a text tokenizer (kind "ids") takes token-id prompts; text is a 400 naming the field, not a 500.</summary>
+    [Fact]
+    public async Task TextToAModelWithoutATextTokenizerIs400AndTokenIdsStillWork()
+    {
+        var folder = Path.Combine(Directory.CreateTempSubdirectory("fewshot-ids-").FullName, "ids-model");
+        TorchSharp.torch.manual_seed(3);
+        using (var model = new FewShot.Model.Gpt(TinyModel.Config))
+            FewShot.Model.Storage.ModelFolder.Save(model, new FewShot.Model.Tokenization.IdTokenizer(257, 256), folder);
+        await using var server = await TestServer.StartAsync(new() { ["Serving:Model"] = folder });
+
+        var chat = await server.Http.PostAsync("v1/chat/completions", Json("""{"model": "ids-model", "messages": [{"role": "user", "content": "hi"}]}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, chat.StatusCode);
+        var error = JsonDocument.Parse(await chat.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("messages", error.GetProperty("param").GetString());
+        Assert.Contains("token ids", error.GetProperty("message").GetString());
+        var text = await server.Http.PostAsync("v1/completions", Json("""{"model": "ids-model", "prompt": "hi", "max_tokens": 2}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, text.StatusCode);
+        var ids = await server.Http.PostAsync("v1/completions", Json("""{"model": "ids-model", "prompt": [1, 2, 3], "max_tokens": 2}"""));
+        Assert.Equal(HttpStatusCode.OK, ids.StatusCode);
+    }
+
+    static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 }

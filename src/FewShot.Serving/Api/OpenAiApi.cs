@@ -68,6 +68,8 @@ public static class OpenAiApi
             }
             catch (ContextLengthExceededException e) { throw ApiException.Invalid(e.Message, chat ? "messages" : "prompt", "context_length_exceeded"); }
             catch (ArgumentException e) { throw ApiException.Invalid(e.Message, null, "invalid_value"); }
+            // A model folder without a text tokenizer (kind "ids") takes token-id prompts only.
+            catch (NotSupportedException e) { throw ApiException.Invalid(e.Message, chat ? "messages" : "prompt", "text_not_supported"); }
 
             var first = prompts[0].Prepared;
             var info = new GenerationRequestInfo(served.Name, first.Mode, prompts.Sum(p => p.Prepared.PromptIds.Length), first.Sampling.MaxNewTokens, parameters.BestOf);
