@@ -30,6 +30,9 @@ public sealed class AccessOptions
     /// <summary>The whole service's daily token budget (prompt + completion, all keys); null: unlimited.</summary>
     [Range(1L, long.MaxValue)] public long? GlobalDailyBudgetTokens { get; set; }
 
+    /// <summary>The whole service's daily balance in dollars, at each model's price (upstream models); null: unlimited.</summary>
+    [Range(typeof(decimal), "0.000001", "1000000000")] public decimal? GlobalDailyBudgetUsd { get; set; }
+
     [Range(1, int.MaxValue)] public int IpRequestsPerMinute { get; set; } = 120;
     [Range(1, 100_000)] public int MaxConcurrentGenerations { get; set; } = 64;
     /// <summary>Generations that may wait for a free slot before the next one gets 429.</summary>

@@ -192,7 +192,7 @@ public static class ServeBenchmark
         return records;
     }
 
-    static double Percentile(List<double> values, double p)
+    internal static double Percentile(List<double> values, double p)
     {
         if (values.Count == 0) return 0;
         var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();

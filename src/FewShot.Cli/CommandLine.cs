@@ -44,6 +44,7 @@ public static class CommandLine
             new ServeBenchCommand(),
             new DataBenchCommand(),
             new TrainBenchCommand(),
-            new FirewallBenchCommand()),
+            new FirewallBenchCommand(),
+            new GatewayBenchCommand()),
     };
 }

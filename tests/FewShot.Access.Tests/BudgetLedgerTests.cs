@@ -53,6 +53,33 @@ public class BudgetLedgerTests : IDisposable
         Assert.NotNull((await ledger.TryReserveAsync(key, 100, default)).Reservation);
     }
 
+    [Fact]
+    public async Task AMoneyBudgetIsReservedAndChargedInMicroDollarsOnceAndSurvivesARestart()
+    {
+        var path = Path.Combine(folder, "c.db");
+        var key = new KeyRecord("k", KeyKind.Personal, "k", [1], "fs-…", DateTimeOffset.UnixEpoch, null, null, [], [], new KeyLimits(BudgetUsd: 0.01m));
+        await using (var ledger = new BudgetLedger(new SqliteAccessStore(path), time, globalDailyBudget: null, globalDailyBudgetMicros: 9_000))
+        {
+            var (first, _) = await ledger.TryReserveAsync(key, tokens: 100, micros: 6_000, default);
+            Assert.NotNull(first);
+            var (second, shortfall) = await ledger.TryReserveAsync(key, tokens: 100, micros: 4_000, default);
+            Assert.Null(second); // 6,000 + 4,000 > the global 9,000 (the key's 10,000 would allow it)
+            Assert.True(shortfall!.IsGlobal && shortfall.IsMoney && shortfall.Remaining == 3_000);
+            var usage = new UsageRecord("k", time.GetUtcNow(), "m", 10, 20, CostMicros: 2_500, Upstream: "u", Estimated: true);
+            ledger.Settle(first!, usage);
+            ledger.Settle(first!, usage); // settling twice charges once
+            Assert.Equal((2_500L, 0L), await ledger.GlobalMicrosTodayAsync(default));
+            var (third, keyShort) = await ledger.TryReserveAsync(key, tokens: 1, micros: 7_501, default);
+            Assert.Null(third);
+            Assert.False(keyShort!.IsGlobal);
+            Assert.Equal(7_500, keyShort.Remaining); // the key's $0.01 less what was charged
+        }
+        await using var restarted = new BudgetLedger(new SqliteAccessStore(path), time, globalDailyBudget: null, globalDailyBudgetMicros: 9_000);
+        Assert.Equal((2_500L, 0L), await restarted.GlobalMicrosTodayAsync(default));
+        var row = Assert.Single(await new SqliteAccessStore(path).UsageGroupedAsync(UsageGrouping.Upstream, DateTimeOffset.UnixEpoch));
+        Assert.Equal(new UsageGroup("u", 1, 10, 20, 2_500, 1), row);
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

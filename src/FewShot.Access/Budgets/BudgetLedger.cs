@@ -5,22 +5,25 @@ using FewShot.Access.Storage;
 namespace FewShot.Access.Budgets;
 
 /// <summary>
-/// Token budgets held in memory and checked atomically: per key per period, and the service's daily balance.
-/// An account is loaded once from the store's usage sum when its period is first touched; from then on this process is
-/// the only writer of that account, so "used + reserved + this request &lt;= budget" under one lock can never overspend,
-/// however many requests arrive at once. Charged usage is also written to the store (for restarts and reports) by
-/// <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write.
+/// Budgets held in memory and checked atomically, in tokens and in money (micro-dollars): per key per period, and the
+/// service's daily balance. An account is loaded once from the store's usage sums when its period is first touched; from
+/// then on this process is the only writer of that account, so "used + reserved + this request &lt;= budget" under one
+/// lock can never overspend, however many requests arrive at once. Charged usage is also written to the store (for
+/// restarts and reports) by <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write.
 /// </summary>
-public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, ILogger? log = null) : IAsyncDisposable
+public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, long? globalDailyBudgetMicros = null, ILogger? log = null)
+    : IAsyncDisposable
 {
     readonly UsageWriter writer = new(store, log);
 
     public const string GlobalAccount = "*global*";
 
-    internal sealed class Account(long used)
+    internal sealed class Account(long used, long usedMicros)
     {
         public long Used = used;
         public long Reserved;
+        public long UsedMicros = usedMicros;
+        public long ReservedMicros;
     }
 
     readonly Lock gate = new();
@@ -28,44 +31,64 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
 
     public long? GlobalDailyBudget { get; } = globalDailyBudget;
 
-    /// <summary>A reservation of <see cref="Tokens"/> against a key's account and the global one.</summary>
+    /// <summary>The service's daily balance in micro-dollars; null: unlimited.</summary>
+    public long? GlobalDailyBudgetMicros { get; } = globalDailyBudgetMicros;
+
+    /// <summary>A reservation of <see cref="Tokens"/> and <see cref="Micros"/> against a key's account and the global one.</summary>
     public sealed class Reservation
     {
         internal Account? Key;
         internal Account? Global;
         public required string KeyId { get; init; }
         public required long Tokens { get; init; }
+        public long Micros { get; init; }
         public required DateTimeOffset At { get; init; }
         internal int settled;
     }
 
-    /// <summary>Which budget stopped a request, and when it resets (null: never).</summary>
-    public sealed record Shortfall(bool IsGlobal, long Budget, long Remaining, DateTimeOffset? ResetsAt);
+    /// <summary>Which budget stopped a request (in money when <see cref="IsMoney"/>, then in micro-dollars), and when it resets (null: never).</summary>
+    public sealed record Shortfall(bool IsGlobal, long Budget, long Remaining, DateTimeOffset? ResetsAt, bool IsMoney = false);
 
-    public async Task<(Reservation? Reservation, Shortfall? Shortfall)> TryReserveAsync(KeyRecord key, long tokens, CancellationToken cancel)
+    public Task<(Reservation? Reservation, Shortfall? Shortfall)> TryReserveAsync(KeyRecord key, long tokens, CancellationToken cancel) =>
+        TryReserveAsync(key, tokens, 0, cancel);
+
+    /// <summary>Reserves <paramref name="tokens"/> and <paramref name="micros"/> against every budget that applies, or none of them.</summary>
+    public async Task<(Reservation? Reservation, Shortfall? Shortfall)> TryReserveAsync(KeyRecord key, long tokens, long micros, CancellationToken cancel)
     {
         var now = time.GetUtcNow();
-        var keyBudget = key.Limits.BudgetTokens;
+        var (keyBudget, keyMicros) = (key.Limits.BudgetTokens, key.Limits.BudgetMicros);
         var keyStart = BudgetPeriods.Start(key.Limits.Period, now);
         var dayStart = BudgetPeriods.Start(BudgetPeriod.Day, now);
-        var keyAccount = keyBudget is null ? null : await AccountAsync(key.Id, keyStart, cancel);
-        var globalAccount = GlobalDailyBudget is null ? null : await AccountAsync(GlobalAccount, dayStart, cancel);
+        var keyAccount = keyBudget is null && keyMicros is null ? null : await AccountAsync(key.Id, keyStart, cancel);
+        var globalAccount = GlobalDailyBudget is null && GlobalDailyBudgetMicros is null ? null : await AccountAsync(GlobalAccount, dayStart, cancel);
+        var keyEnd = BudgetPeriods.End(key.Limits.Period, now);
+        var dayEnd = BudgetPeriods.End(BudgetPeriod.Day, now);
 
         lock (gate)
         {
-            if (keyAccount is not null && keyAccount.Used + keyAccount.Reserved + tokens > keyBudget)
-                return (null, new Shortfall(false, keyBudget!.Value, Math.Max(0, keyBudget.Value - keyAccount.Used - keyAccount.Reserved),
-                    BudgetPeriods.End(key.Limits.Period, now)));
-            if (globalAccount is not null && globalAccount.Used + globalAccount.Reserved + tokens > GlobalDailyBudget)
-                return (null, new Shortfall(true, GlobalDailyBudget!.Value, Math.Max(0, GlobalDailyBudget.Value - globalAccount.Used - globalAccount.Reserved),
-                    BudgetPeriods.End(BudgetPeriod.Day, now)));
-            if (keyAccount is not null) keyAccount.Reserved += tokens;
-            if (globalAccount is not null) globalAccount.Reserved += tokens;
+            if (keyAccount is not null && Short(keyBudget, keyAccount.Used + keyAccount.Reserved, tokens) is { } k)
+                return (null, new Shortfall(false, keyBudget!.Value, k, keyEnd));
+            if (keyAccount is not null && Short(keyMicros, keyAccount.UsedMicros + keyAccount.ReservedMicros, micros) is { } km)
+                return (null, new Shortfall(false, keyMicros!.Value, km, keyEnd, IsMoney: true));
+            if (globalAccount is not null && Short(GlobalDailyBudget, globalAccount.Used + globalAccount.Reserved, tokens) is { } g)
+                return (null, new Shortfall(true, GlobalDailyBudget!.Value, g, dayEnd));
+            if (globalAccount is not null && Short(GlobalDailyBudgetMicros, globalAccount.UsedMicros + globalAccount.ReservedMicros, micros) is { } gm)
+                return (null, new Shortfall(true, GlobalDailyBudgetMicros!.Value, gm, dayEnd, IsMoney: true));
+            foreach (var account in new[] { keyAccount, globalAccount })
+            {
+                if (account is null) continue;
+                account.Reserved += tokens;
+                account.ReservedMicros += micros;
+            }
         }
-        return (new Reservation { Key = keyAccount, Global = globalAccount, KeyId = key.Id, Tokens = tokens, At = now }, null);
+        return (new Reservation { Key = keyAccount, Global = globalAccount, KeyId = key.Id, Tokens = tokens, Micros = micros, At = now }, null);
     }
 
-    /// <summary>Charges what was used (at most what was reserved) and releases the rest. Idempotent.</summary>
+    /// <summary>What is left when <paramref name="amount"/> does not fit under <paramref name="budget"/>; null when it fits (or there is no budget).</summary>
+    static long? Short(long? budget, long committed, long amount) =>
+        budget is { } b && committed + amount > b ? Math.Max(0, b - committed) : null;
+
+    /// <summary>Charges what was used (at most what was reserved) and releases the rest. Idempotent: a second call does nothing.</summary>
     public void Settle(Reservation reservation, UsageRecord? usage)
     {
         if (Interlocked.Exchange(ref reservation.settled, 1) != 0) return;
@@ -75,13 +98,21 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
             var prompt = (int)Math.Min(usage.PromptTokens, reservation.Tokens);
             usage = usage with { PromptTokens = prompt, CompletionTokens = (int)(reservation.Tokens - prompt) };
         }
+        if (usage is not null && usage.CostMicros > reservation.Micros) usage = usage with { CostMicros = reservation.Micros };
         var charged = usage?.Total ?? 0;
+        var chargedMicros = usage?.CostMicros ?? 0;
         lock (gate)
         {
-            if (reservation.Key is { } k) { k.Reserved -= reservation.Tokens; k.Used += charged; }
-            if (reservation.Global is { } g) { g.Reserved -= reservation.Tokens; g.Used += charged; }
+            foreach (var account in new[] { reservation.Key, reservation.Global })
+            {
+                if (account is null) continue;
+                account.Reserved -= reservation.Tokens;
+                account.Used += charged;
+                account.ReservedMicros -= reservation.Micros;
+                account.UsedMicros += chargedMicros;
+            }
         }
-        if (usage is not null && usage.Total > 0) writer.Enqueue(usage);
+        if (usage is not null && (usage.Total > 0 || usage.CostMicros > 0)) writer.Enqueue(usage);
     }
 
     /// <summary>Waits until every charge so far is in the store.</summary>
@@ -105,6 +136,13 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         lock (gate) return account.Used;
     }
 
+    /// <summary>Global micro-dollars charged today and still reserved by requests in flight (in this process's view).</summary>
+    public async Task<(long Used, long Reserved)> GlobalMicrosTodayAsync(CancellationToken cancel)
+    {
+        var account = await AccountAsync(GlobalAccount, BudgetPeriods.Start(BudgetPeriod.Day, time.GetUtcNow()), cancel);
+        lock (gate) return (account.UsedMicros, account.ReservedMicros);
+    }
+
     async Task<Account> AccountAsync(string id, DateTimeOffset start, CancellationToken cancel)
     {
         lock (gate)
@@ -112,18 +150,20 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         // First touch of this period: read what was charged before (e.g. before a restart). Concurrent first touches may
         // both read; the first to insert wins. No charge can precede the insert, since charges need a reservation on it.
         await writer.FlushAsync();
-        var used = await store.SumUsageAsync(id == GlobalAccount ? null : id, start, cancel);
+        var keyId = id == GlobalAccount ? null : id;
+        var used = await store.SumUsageAsync(keyId, start, cancel);
+        var usedMicros = await store.SumCostAsync(keyId, start, cancel);
         lock (gate)
         {
             if (accounts.TryGetValue((id, start), out var existing)) return existing;
             if (accounts.Count > 100_000) Prune(start);
-            return accounts[(id, start)] = new Account(used);
+            return accounts[(id, start)] = new Account(used, usedMicros);
         }
     }
 
     /// <summary>Drops accounts of finished periods that have nothing in flight.</summary>
     void Prune(DateTimeOffset now)
     {
-        foreach (var entry in accounts.Where(a => a.Key.Start < now && a.Value.Reserved == 0).ToList()) accounts.Remove(entry.Key);
+        foreach (var entry in accounts.Where(a => a.Key.Start < now && a.Value.Reserved == 0 && a.Value.ReservedMicros == 0).ToList()) accounts.Remove(entry.Key);
     }
 }

@@ -53,7 +53,7 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
                     Retry(headers, tokens.Reset));
         }
 
-        var (reservation, shortfall) = await access.Budgets.TryReserveAsync(key, worst, cancel);
+        var (reservation, shortfall) = await access.Budgets.TryReserveAsync(key, worst, request.WorstCaseMicros, cancel);
         if (shortfall is not null)
         {
             var resets = shortfall.ResetsAt is { } r ? $"It resets at {r:yyyy-MM-dd HH:mm:ss} UTC." : "It does not reset.";
@@ -62,11 +62,15 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
                 headers["Retry-After"] = AccessMiddleware.Seconds(at - access.Options.Time.GetUtcNow());
                 headers["x-quota-reset"] = at.ToString("O", CultureInfo.InvariantCulture);
             }
+            var (left, budget, need) = shortfall.IsMoney
+                ? (Usd(shortfall.Remaining), Usd(shortfall.Budget), $"may cost {Usd(request.WorstCaseMicros)}")
+                : ($"{shortfall.Remaining}", $"{shortfall.Budget}", $"may use {worst}");
+            var unit = shortfall.IsMoney ? "" : " tokens";
             return shortfall.IsGlobal
                 ? Reject("global_quota", 429, ErrorTypes.Quota, "insufficient_quota",
-                    $"The service's daily token balance is spent ({shortfall.Remaining} of {shortfall.Budget} left, this request may use {worst}). {resets}", headers)
+                    $"The service's daily {(shortfall.IsMoney ? "" : "token ")}balance is spent ({left} of {budget} left, this request {need}). {resets}", headers)
                 : Reject("key_quota", 429, ErrorTypes.Quota, "insufficient_quota",
-                    $"You exceeded your token budget: {shortfall.Remaining} of {shortfall.Budget} tokens left, this request may use {worst}. {resets}", headers);
+                    $"You exceeded your {(shortfall.IsMoney ? "" : "token ")}budget: {left} of {budget}{unit} left, this request {need}. {resets}", headers);
         }
 
         var slot = await access.Limits.Concurrency.AcquireAsync(1, cancel);
@@ -80,8 +84,10 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
 
         foreach (var (name, value) in headers) http.Response.Headers[name] = value;
         access.Metrics.Admit();
-        return new GateDecision.Admitted(new Lease(access.Budgets, reservation!, slot, request.Model));
+        return new GateDecision.Admitted(new Lease(access.Budgets, reservation!, slot, request.Model, request.Price));
     }
+
+    static string Usd(long micros) => "$" + (micros / 1_000_000m).ToString("0.######", CultureInfo.InvariantCulture);
 
     GateDecision Reject(string reason, int status, string type, string code, string message, IReadOnlyDictionary<string, string>? headers = null)
     {
@@ -103,9 +109,18 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
     }
 
     /// <summary>Holds the reservation and the concurrency slot; charges what was used and frees both on dispose.</summary>
-    sealed class Lease(BudgetLedger budgets, BudgetLedger.Reservation reservation, RateLimitLease slot, string model) : IGenerationLease
+    sealed class Lease(BudgetLedger budgets, BudgetLedger.Reservation reservation, RateLimitLease slot, string model, TokenPrice? price) : IGenerationLease
     {
         long prompt, completion;
+        string? upstream;
+        bool estimated;
+
+        public void ChargeUpstream(string name, int promptTokens, int completionTokens, bool isEstimate)
+        {
+            Volatile.Write(ref upstream, name);
+            if (isEstimate) Volatile.Write(ref estimated, true);
+            Charge(promptTokens, completionTokens);
+        }
 
         public void Charge(int promptTokens, int completionTokens)
         {
@@ -119,7 +134,8 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             try
             {
                 var (p, c) = (Interlocked.Read(ref prompt), Interlocked.Read(ref completion));
-                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue)));
+                budgets.Settle(reservation, new UsageRecord(reservation.KeyId, reservation.At, model, (int)Math.Min(p, int.MaxValue), (int)Math.Min(c, int.MaxValue),
+                    price?.Micros(p, c) ?? 0, Volatile.Read(ref upstream), Volatile.Read(ref estimated)));
             }
             finally { slot.Dispose(); }
             return ValueTask.CompletedTask;

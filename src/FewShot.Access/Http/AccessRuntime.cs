@@ -26,7 +26,8 @@ public sealed class AccessRuntime : IAsyncDisposable
         Options = options;
         Store = store;
         Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
-        Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens, log);
+        Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens,
+            options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log);
         Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
         Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
         Allowed = new IpNetworkList(options.AllowedNetworks);

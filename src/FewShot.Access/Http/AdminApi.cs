@@ -22,14 +22,15 @@ public sealed record IssueKeyRequest(
     [property: JsonPropertyName("max_prompt_tokens")] long? MaxPromptTokens,
     [property: JsonPropertyName("expires")] string? Expires,
     [property: JsonPropertyName("models")] string[]? Models,
-    [property: JsonPropertyName("modes")] string[]? Modes)
+    [property: JsonPropertyName("modes")] string[]? Modes,
+    [property: JsonPropertyName("budget_usd")] decimal? BudgetUsd = null)
 {
     /// <summary>Turns the request into a spec; throws LimitException naming the field for anything out of range.</summary>
     public KeySpec ToSpec(DateTimeOffset now) => new KeySpec(
         Label ?? "",
         Expires is null ? null : Durations.ParseTime(Expires, now, past: false, "expires"),
         Models ?? [], Modes ?? [],
-        KeyLimits.Create(BudgetTokens, Period is null ? BudgetPeriod.Day : KeyLimits.ParsePeriod(Period), Rpm, Tpm, MaxTokens, MaxPromptTokens))
+        KeyLimits.Create(BudgetTokens, Period is null ? BudgetPeriod.Day : KeyLimits.ParsePeriod(Period), Rpm, Tpm, MaxTokens, MaxPromptTokens, BudgetUsd))
         .Validated(now);
 }
 

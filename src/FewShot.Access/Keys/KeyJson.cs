@@ -21,6 +21,7 @@ public static class KeyJson
         ["models"] = new JsonArray(key.Models.Select(m => (JsonNode)m).ToArray()),
         ["modes"] = new JsonArray(key.Modes.Select(m => (JsonNode)m).ToArray()),
         ["budget_tokens"] = key.Limits.BudgetTokens,
+        ["budget_usd"] = key.Limits.BudgetUsd,
         ["period"] = KeyLimits.Name(key.Limits.Period),
         ["rpm"] = key.Limits.RequestsPerMinute,
         ["tpm"] = key.Limits.TokensPerMinute,

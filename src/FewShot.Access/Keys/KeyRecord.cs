@@ -4,7 +4,8 @@ namespace FewShot.Access.Keys;
 public enum BudgetPeriod { Day, Week, Month, Never }
 
 /// <summary>
-/// A key's own limits. Null means "no limit of this kind". Budgets count prompt plus completion tokens.
+/// A key's own limits. Null means "no limit of this kind". Token budgets count prompt plus completion tokens; a money
+/// budget (<see cref="BudgetUsd"/>) counts dollars at each model's price and shares the token budget's period.
 /// </summary>
 public sealed record KeyLimits(
     long? BudgetTokens = null,
@@ -12,8 +13,12 @@ public sealed record KeyLimits(
     int? RequestsPerMinute = null,
     int? TokensPerMinute = null,
     int? MaxTokens = null,
-    int? MaxPromptTokens = null)
+    int? MaxPromptTokens = null,
+    decimal? BudgetUsd = null)
 {
+    /// <summary>The money budget in micro-dollars, the ledger's unit.</summary>
+    public long? BudgetMicros => BudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null;
+
     public static readonly KeyLimits None = new();
 
     /// <summary>Bounds that keep a typo (an extra zero run, a minus sign) from becoming a policy.</summary>
@@ -29,6 +34,8 @@ public sealed record KeyLimits(
         Check("tpm", TokensPerMinute, MaxRate);
         Check("max_tokens", MaxTokens, MaxLength);
         Check("max_prompt_tokens", MaxPromptTokens, MaxLength);
+        if (BudgetUsd is { } usd && (usd <= 0 || usd > MaxBudget / 1_000_000))
+            throw new LimitException("budget_usd", $"budget_usd must be positive and at most {MaxBudget / 1_000_000} (got {usd})");
         return this;
     }
 
@@ -40,9 +47,9 @@ public sealed record KeyLimits(
     }
 
     /// <summary>Limits from wide integers as they arrive (CLI, JSON): out-of-range values become a LimitException naming the field.</summary>
-    public static KeyLimits Create(long? budget, BudgetPeriod period, long? rpm, long? tpm, long? maxTokens, long? maxPromptTokens) =>
+    public static KeyLimits Create(long? budget, BudgetPeriod period, long? rpm, long? tpm, long? maxTokens, long? maxPromptTokens, decimal? budgetUsd = null) =>
         new KeyLimits(budget, period, Narrow(rpm, "rpm", MaxRate), Narrow(tpm, "tpm", MaxRate), Narrow(maxTokens, "max_tokens", MaxLength),
-            Narrow(maxPromptTokens, "max_prompt_tokens", MaxLength)).Validated();
+            Narrow(maxPromptTokens, "max_prompt_tokens", MaxLength), budgetUsd).Validated();
 
     static int? Narrow(long? value, string field, long max)
     {

@@ -50,6 +50,13 @@ public sealed class SqliteAccessStore : IAccessStore
             CREATE TABLE IF NOT EXISTS audit (at INTEGER NOT NULL, event TEXT NOT NULL, key_id TEXT, client_ip TEXT, detail TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
             """);
+        // Columns added with the gateway (upstream model servers, prices); older files gain them here.
+        var columns = new HashSet<string>();
+        using (var info = Command(connection, "SELECT name FROM pragma_table_info('usage')"))
+        using (var reader = info.ExecuteReader())
+            while (reader.Read()) columns.Add(reader.GetString(0));
+        foreach (var (name, type) in new[] { ("cost_micros", "INTEGER NOT NULL DEFAULT 0"), ("upstream", "TEXT"), ("estimated", "INTEGER NOT NULL DEFAULT 0") })
+            if (!columns.Contains(name)) Execute(connection, $"ALTER TABLE usage ADD COLUMN {name} {type};");
     }
 
     /// <summary>A pooled connection; SQLite's busy timeout comes from the connection string (DefaultTimeout).</summary>
@@ -179,8 +186,10 @@ public sealed class SqliteAccessStore : IAccessStore
         {
             using var connection = Open(write: true);
             using var transaction = connection.BeginTransaction();
-            using var command = Command(connection, "INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens) VALUES($k, $at, $m, $p, $c)",
-                ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0));
+            using var command = Command(connection, """
+                INSERT INTO usage(key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated)
+                VALUES($k, $at, $m, $p, $c, $cost, $u, $e)
+                """, ("$k", ""), ("$at", 0L), ("$m", ""), ("$p", 0), ("$c", 0), ("$cost", 0L), ("$u", null), ("$e", 0));
             command.Transaction = transaction;
             foreach (var u in usage)
             {
@@ -189,6 +198,9 @@ public sealed class SqliteAccessStore : IAccessStore
                 command.Parameters["$m"].Value = u.Model;
                 command.Parameters["$p"].Value = u.PromptTokens;
                 command.Parameters["$c"].Value = u.CompletionTokens;
+                command.Parameters["$cost"].Value = u.CostMicros;
+                command.Parameters["$u"].Value = (object?)u.Upstream ?? DBNull.Value;
+                command.Parameters["$e"].Value = u.Estimated ? 1 : 0;
                 command.ExecuteNonQuery();
             }
             transaction.Commit();
@@ -204,6 +216,29 @@ public sealed class SqliteAccessStore : IAccessStore
             : Command(connection, "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage WHERE key_id = $k AND at >= $s",
                 ("$k", keyId), ("$s", Unix(since)));
         return Task.FromResult(Convert.ToInt64(command.ExecuteScalar()));
+    }
+
+    public Task<long> SumCostAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default)
+    {
+        using var connection = Open();
+        using var command = Command(connection, "SELECT COALESCE(SUM(cost_micros), 0) FROM usage WHERE at >= $s AND ($k IS NULL OR key_id = $k)",
+            ("$s", Unix(since)), ("$k", keyId));
+        return Task.FromResult(Convert.ToInt64(command.ExecuteScalar()));
+    }
+
+    public Task<IReadOnlyList<UsageGroup>> UsageGroupedAsync(UsageGrouping by, DateTimeOffset since, CancellationToken cancel = default)
+    {
+        var column = by switch { UsageGrouping.Key => "key_id", UsageGrouping.Model => "model", _ => "COALESCE(upstream, '-')" };
+        using var connection = Open();
+        using var command = Command(connection, $"""
+            SELECT {column} AS name, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_micros), SUM(estimated) FROM usage
+            WHERE at >= $s GROUP BY name ORDER BY name
+            """, ("$s", Unix(since)));
+        using var reader = command.ExecuteReader();
+        var rows = new List<UsageGroup>();
+        while (reader.Read())
+            rows.Add(new UsageGroup(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5)));
+        return Task.FromResult<IReadOnlyList<UsageGroup>>(rows);
     }
 
     public Task<IReadOnlyList<UsageSummary>> UsageByKeyAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default)

@@ -3,9 +3,11 @@ using FewShot.Serving.Chat;
 using FewShot.Serving.Engine;
 using FewShot.Serving.Hosting;
 using FewShot.Serving.Pipeline;
+using FewShot.Serving.Upstreams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 
@@ -24,29 +26,47 @@ public static class OpenAiApi
         return group;
     }
 
-    /// <summary>A model; max_model_len (vLLM's name for it) tells scoring clients how long a prompt may be.</summary>
-    public sealed record ModelCard(string id, string @object, long created, string owned_by, int max_model_len);
+    /// <summary>A model; max_model_len (vLLM's name for it) tells scoring clients how long a prompt may be (null: an upstream's, not known here).</summary>
+    public sealed record ModelCard(string id, string @object, long created, string owned_by, int? max_model_len);
     public sealed record ModelList(string @object, ModelCard[] data);
 
-    static ModelCard Card(ServedModel served) => new(served.Name, "model", served.LoadedAt.ToUnixTimeSeconds(), "fewshot", served.ContextLength);
+    // The in-process model (none for a gateway only), then the upstream models (see Upstreams/) under their public names; the page's model first.
+    static ModelCard[] Cards(ServedModel? served, UpstreamRouter upstreams, string? pageModel = null)
+    {
+        var created = (served?.LoadedAt ?? upstreams.StartedAt).ToUnixTimeSeconds();
+        var local = served is null ? [] : new[] { new ModelCard(served.Name, "model", created, "fewshot", served.ContextLength) };
+        return [.. local.Concat(upstreams.Models.Where(m => m.Name != served?.Name).Select(m => new ModelCard(m.Name, "model", created, m.Upstream.Name, null)))
+            .OrderBy(c => c.id == pageModel ? 0 : 1)];
+    }
 
-    static Ok<ModelList> ListModels(ServedModel served) => TypedResults.Ok(new ModelList("list", [Card(served)]));
+    static Ok<ModelList> ListModels([FromServices] ServedModel? served, UpstreamRouter upstreams, IOptions<ServingOptions> options) =>
+        TypedResults.Ok(new ModelList("list", Cards(served, upstreams, options.Value.PageModel)));
 
-    static Results<Ok<ModelCard>, ApiErrorResult> GetModel(string id, ServedModel served) =>
-        id == served.Name ? TypedResults.Ok(Card(served)) : ApiException.UnknownModel(id).ToResult();
+    static Results<Ok<ModelCard>, ApiErrorResult> GetModel(string id, [FromServices] ServedModel? served, UpstreamRouter upstreams) =>
+        Cards(served, upstreams).FirstOrDefault(c => c.id == id) is { } card ? TypedResults.Ok(card) : ApiException.UnknownModel(id).ToResult();
 
-    static Task<IResult> CreateCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options) =>
-        Handle(http, client, served, gate, options.Value, chat: false);
+    static Task<IResult> CreateCompletion(HttpContext http, [FromServices] FewShotChatClient? client, [FromServices] ServedModel? served, IGenerationGate gate,
+        IOptions<ServingOptions> options, UpstreamRelay upstreams) =>
+        Handle(http, client, served, gate, options.Value, upstreams, chat: false);
 
-    static Task<IResult> CreateChatCompletion(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, IOptions<ServingOptions> options) =>
-        Handle(http, client, served, gate, options.Value, chat: true);
+    static Task<IResult> CreateChatCompletion(HttpContext http, [FromServices] FewShotChatClient? client, [FromServices] ServedModel? served, IGenerationGate gate,
+        IOptions<ServingOptions> options, UpstreamRelay upstreams) =>
+        Handle(http, client, served, gate, options.Value, upstreams, chat: true);
 
-    // Parse -> tokenize -> admit (gate) -> queue -> stream or collect -> charge the lease.
-    static async Task<IResult> Handle(HttpContext http, FewShotChatClient client, ServedModel served, IGenerationGate gate, ServingOptions options, bool chat)
+    // Parse -> tokenize -> admit (gate) -> queue -> stream or collect -> charge the lease. Upstream models go to the relay after parsing.
+    static async Task<IResult> Handle(HttpContext http, FewShotChatClient? client, ServedModel? served, IGenerationGate gate, ServingOptions options,
+        UpstreamRelay upstreams, bool chat)
     {
         try
         {
             var body = await RequestBody.ReadObjectAsync(http.Request, options.MaxRequestBodyBytes, http.RequestAborted);
+            var requested = RequestBody.RequiredString(body, "model");
+            if (requested != served?.Name && upstreams.Serves(requested))
+            {
+                await upstreams.HandleAsync(http, body, requested, chat);
+                return Results.Empty;
+            }
+            if (served is null || client is null) throw ApiException.UnknownModel(requested);
             // Token ids in prompts and logit_bias must be ones both the model and its tokenizer know.
             var vocab = Math.Min(served.Model.Config.VocabSize, served.Tokenizer.VocabSize);
             var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength, vocab, chat);

@@ -4,6 +4,7 @@ using FewShot.Serving.Chat;
 using FewShot.Serving.Engine;
 using FewShot.Serving.Observability;
 using FewShot.Serving.Pipeline;
+using FewShot.Serving.Upstreams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -39,7 +40,10 @@ public static class ServingHost
         // One structured line per request comes from RequestLogging; ASP.NET's own per-request lines would repeat it.
         // For JSON logs set Logging:Console:FormatterName=json (e.g. FEWSHOT_Logging__Console__FormatterName=json).
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Services.AddFewShotServing();
+        // Upstream model servers and no --model: a gateway only, with no model of its own to load.
+        var inProcessModel = !string.IsNullOrEmpty(builder.Configuration["Serving:Model"]) || !builder.Configuration.GetSection(UpstreamSettingsReader.Section).Exists();
+        builder.Services.AddFewShotServing(inProcessModel);
+        builder.Services.AddFewShotUpstreams(builder.Configuration);
         customize?.Invoke(builder);
 
         var app = builder.Build();
@@ -51,26 +55,29 @@ public static class ServingHost
     public static Uri Address(this WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/");
 
-    public static IServiceCollection AddFewShotServing(this IServiceCollection services)
+    /// <param name="inProcessModel">False for a gateway only (upstream models, no model folder): nothing is loaded or decoded here.</param>
+    public static IServiceCollection AddFewShotServing(this IServiceCollection services, bool inProcessModel = true)
     {
         services.AddOptions<ServingOptions>().BindConfiguration(ServingOptions.Section)
             .ValidateDataAnnotations()
+            .Validate(o => !inProcessModel || o.Model.Length > 0, "Serving:Model (--model) is required (or upstream model servers: --upstream)")
             .Validate(o => o.Model.Length == 0 || Directory.Exists(o.Model), "Serving:Model (--model): the model folder does not exist")
             .Validate(o => o.ModesFolder is null || Directory.Exists(o.ModesFolder), "Serving:ModesFolder (--modes): the folder does not exist")
             .ValidateOnStart();
         services.AddSingleton<ServingMetrics>();
+        services.AddSingleton<ChatModes>();
+        services.TryAddSingleton<IGenerationGate, OpenGate>();
+        if (!inProcessModel) return services;
         services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<ServingOptions>>().Value;
             var name = options.ModelName ?? Path.GetFileName(Path.GetFullPath(options.Model).TrimEnd(Path.DirectorySeparatorChar));
             return new ServedModel(ModelFolder.Load(options.Model), name, options.Weights, options.Threads);
         });
-        services.AddSingleton<ChatModes>();
         services.AddSingleton<BatchScheduler>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchScheduler>());
         services.AddSingleton<FewShotChatClient>();
         services.AddSingleton<IChatClient>(sp => sp.GetRequiredService<FewShotChatClient>());
-        services.TryAddSingleton<IGenerationGate, OpenGate>();
         return services;
     }
 

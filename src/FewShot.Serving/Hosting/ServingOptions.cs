@@ -10,12 +10,14 @@ public sealed class ServingOptions
 {
     public const string Section = "Serving";
 
-    /// <summary>The model folder to serve (config.json, model.safetensors, tokenizer.json).</summary>
-    [Required(ErrorMessage = "Serving:Model (--model) is required")]
+    /// <summary>The model folder to serve (config.json, model.safetensors, tokenizer.json); may be empty when upstream model servers are given.</summary>
     public string Model { get; set; } = "";
 
     /// <summary>The name clients send as "model"; defaults to the folder's name.</summary>
     public string? ModelName { get; set; }
+
+    /// <summary>The model the chat page talks to, e.g. an upstream chat model (default: the in-process one). It is listed first in /v1/models, which is where the page looks.</summary>
+    public string? PageModel { get; set; }
 
     /// <summary>Sequences decoded together in one batch (rows of the KV cache).</summary>
     [Range(1, 256)] public int MaxConcurrentSequences { get; set; } = 8;

@@ -1,7 +1,9 @@
 using FewShot.Serving.Engine;
+using FewShot.Serving.Upstreams;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace FewShot.Serving.Observability;
@@ -9,13 +11,16 @@ namespace FewShot.Serving.Observability;
 /// <summary>/healthz (liveness plus the batch's state) and /metrics (Prometheus text format).</summary>
 public static class HealthEndpoints
 {
-    public sealed record Health(string status, string model, int active_sequences, int queued, long steps);
+    /// <summary>status: "ok", or "degraded" while an upstream model server fails its health check (each upstream: ok, down or breaker_open).</summary>
+    public sealed record Health(string status, string? model, int active_sequences, int queued, long steps, Dictionary<string, string>? upstreams);
 
     public static RouteGroupBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/healthz");
-        group.MapGet("", (ServedModel served, BatchScheduler scheduler) =>
-            TypedResults.Ok(new Health("ok", served.Name, scheduler.ActiveSequences, scheduler.QueueDepth, scheduler.Steps)));
+        group.MapGet("", ([FromServices] ServedModel? served, [FromServices] BatchScheduler? scheduler, UpstreamRouter router) =>
+            TypedResults.Ok(new Health(router.AllHealthy ? "ok" : "degraded", served?.Name, scheduler?.ActiveSequences ?? 0, scheduler?.QueueDepth ?? 0, scheduler?.Steps ?? 0,
+                router.Upstreams.Count == 0 ? null : router.Upstreams.ToDictionary(u => u.Name,
+                    u => !u.Healthy ? "down" : u.Breaker.Current == CircuitBreaker.State.Closed ? "ok" : "breaker_open"))));
         return group;
     }
 

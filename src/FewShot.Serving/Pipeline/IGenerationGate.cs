@@ -14,11 +14,27 @@ public interface IGenerationGate
     ValueTask<GateDecision> AdmitAsync(HttpContext http, GenerationRequestInfo request, CancellationToken cancel);
 }
 
-/// <summary>What a request asks for: the model, the chat mode (null for plain completions), and its worst-case token cost.</summary>
-public sealed record GenerationRequestInfo(string Model, string? Mode, int PromptTokens, int MaxTokens, int Choices)
+/// <summary>
+/// What a request asks for: the model, the chat mode (null for plain completions), and its worst-case token cost.
+/// <see cref="Price"/> is the model's price (null: free, counted in tokens only).
+/// </summary>
+public sealed record GenerationRequestInfo(string Model, string? Mode, int PromptTokens, int MaxTokens, int Choices, TokenPrice? Price = null)
 {
     /// <summary>The most this request can cost: its prompt once per choice plus max_tokens per choice.</summary>
     public long WorstCaseTokens => (long)Choices * (PromptTokens + MaxTokens);
+
+    /// <summary>The most this request can cost in micro-dollars (0 for a free model).</summary>
+    public long WorstCaseMicros => Price?.Micros((long)Choices * PromptTokens, (long)Choices * MaxTokens) ?? 0;
+}
+
+/// <summary>A model's price in dollars per 1,000 prompt and completion tokens.</summary>
+public sealed record TokenPrice(decimal PromptPer1K, decimal CompletionPer1K)
+{
+    /// <summary>What the tokens cost, in micro-dollars, rounded up (so many small requests never cost less than their sum).</summary>
+    public long Micros(long promptTokens, long completionTokens) =>
+        (long)Math.Ceiling((promptTokens * PromptPer1K + completionTokens * CompletionPer1K) * 1000m);
+
+    public bool IsFree => PromptPer1K == 0 && CompletionPer1K == 0;
 }
 
 /// <summary>Admission result: a lease, or a rejection in OpenAI's error vocabulary.</summary>
@@ -34,6 +50,12 @@ public abstract record GateDecision
 public interface IGenerationLease : IAsyncDisposable
 {
     void Charge(int promptTokens, int completionTokens);
+
+    /// <summary>
+    /// Charges usage that an upstream model server produced: <paramref name="upstream"/> names it in the ledger, and
+    /// <paramref name="estimated"/> says the counts came from our tokenizer because the upstream reported none.
+    /// </summary>
+    void ChargeUpstream(string upstream, int promptTokens, int completionTokens, bool estimated) => Charge(promptTokens, completionTokens);
 }
 
 /// <summary>The default gate: admits everyone and charges nothing (local use, or <c>fewshot serve --open</c>).</summary>

@@ -16,6 +16,7 @@ public sealed class KeysIssueCommand : CliCommand
     readonly Option<string> db = AccessCliSupport.Database();
     readonly Option<string> label = new("--label") { Description = "Who or what the key is for", DefaultValueFactory = _ => "" };
     readonly Option<long?> budget = new("--budget") { Description = "Token budget (prompt + completion) per period; default: unlimited" };
+    readonly Option<decimal?> budgetUsd = new("--budget-usd") { Description = "Money budget in dollars per period, at the upstream models' prices; default: unlimited" };
     readonly Option<string> period = new("--period") { Description = "When the budget resets: day, week, month or never", DefaultValueFactory = _ => "day" };
     readonly Option<long?> rpm = new("--rpm") { Description = "Requests per minute" };
     readonly Option<long?> tpm = new("--tpm") { Description = "Tokens per minute (counted at prompt + max_tokens)" };
@@ -27,7 +28,7 @@ public sealed class KeysIssueCommand : CliCommand
 
     public KeysIssueCommand() : base("issue", "Create a personal key (shown once)")
     {
-        foreach (var option in new Option[] { db, label, budget, period, rpm, tpm, maxTokens, maxPrompt, expires, models, modes }) Options.Add(option);
+        foreach (var option in new Option[] { db, label, budget, budgetUsd, period, rpm, tpm, maxTokens, maxPrompt, expires, models, modes }) Options.Add(option);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -38,7 +39,7 @@ public sealed class KeysIssueCommand : CliCommand
             parse.GetValue(expires) is { } e ? Durations.ParseTime(e, now, past: false, "--expires") : null,
             AccessCliSupport.List(parse.GetValue(models)), AccessCliSupport.List(parse.GetValue(modes)),
             KeyLimits.Create(parse.GetValue(budget), KeyLimits.ParsePeriod(parse.GetValue(period)!), parse.GetValue(rpm), parse.GetValue(tpm),
-                parse.GetValue(maxTokens), parse.GetValue(maxPrompt)));
+                parse.GetValue(maxTokens), parse.GetValue(maxPrompt), parse.GetValue(budgetUsd)));
         var issued = await service.IssueAsync(spec, $"cli:{Environment.UserName}", cancel);
         KeysRotateCommand.ReportIssued(context, issued, "issued");
         return ExitCodes.Success;

@@ -20,10 +20,11 @@ namespace FewShot.Cli.Commands.Serving;
 /// </summary>
 public sealed class ServeCommand : CliCommand
 {
-    readonly Option<string> model = CommonOptions.Model();
+    readonly Option<string?> model = new("--model") { Description = "Model folder to serve in-process (optional when upstream model servers are given)" };
     readonly Option<string> urls = new("--urls") { Description = "Addresses to listen on, separated by ';'", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
     readonly Option<string?> config = new("--config") { Description = "Settings file (JSON with a \"Serving\" section)" };
     readonly Option<string?> modelName = new("--model-name") { Description = "Name clients send as \"model\" (default: the folder's name)" };
+    readonly Option<string?> pageModel = new("--page-model") { Description = "The model the chat page uses, e.g. an upstream chat model (default: --model's)" };
     readonly Option<int?> maxSequences = new("--max-sequences") { Description = "Sequences decoded together (default 8)" };
     readonly Option<int?> maxQueue = new("--max-queue") { Description = "Requests that may wait for a free row before 503 (default 64)" };
     readonly Option<string?> modes = new("--modes") { Description = "Folder of extra chat modes (*.json)" };
@@ -36,26 +37,37 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string> publicKeyGrace = new("--public-key-grace") { Description = "How long the previous public key keeps working", DefaultValueFactory = _ => "1h" };
     readonly Option<long?> publicKeyBudget = new("--public-key-budget") { Description = "Tokens each public key may spend per day" };
     readonly Option<long?> globalBudget = new("--global-budget") { Description = "Tokens the whole service may spend per day (the balance)" };
+    readonly Option<decimal?> globalBudgetUsd = new("--global-budget-usd") { Description = "Dollars the whole service may spend per day at the upstream models' prices" };
+    readonly Option<string[]> upstreams = new("--upstream") { Description = "An OpenAI-compatible model server to serve through this one: NAME=URL (repeatable; more in Serving:Upstreams)" };
     readonly Option<string[]> trustedProxies = new("--trusted-proxy") { Description = "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)" };
     readonly Option<string[]> allow = new("--allow") { Description = "Only these CIDRs may connect (repeatable)" };
     readonly Option<string[]> deny = new("--deny") { Description = "These CIDRs may not connect (repeatable)" };
 
     public ServeCommand() : base("serve", "Serve a model: chat page at / and OpenAI-compatible API at /v1")
     {
-        foreach (var o in new Option[] { model, urls, config, modelName, maxSequences, maxQueue, modes, threads, weights, open, db, adminKey, publicKey,
-                     publicKeyGrace, publicKeyBudget, globalBudget, trustedProxies, allow, deny })
+        foreach (var o in new Option[] { model, urls, config, modelName, pageModel, maxSequences, maxQueue, modes, threads, weights, open, db, adminKey, publicKey,
+                     publicKeyGrace, publicKeyBudget, globalBudget, globalBudgetUsd, upstreams, trustedProxies, allow, deny })
             Options.Add(o);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
-        var overrides = new Dictionary<string, string?> { ["Serving:Model"] = parse.GetValue(model) };
+        var overrides = new Dictionary<string, string?>();
         void Set(string key, object? value) { if (value is not null) overrides["Serving:" + key] = value.ToString(); }
+        Set("Model", parse.GetValue(model));
         Set("ModelName", parse.GetValue(modelName));
+        Set("PageModel", parse.GetValue(pageModel));
         Set("MaxConcurrentSequences", parse.GetValue(maxSequences));
         Set("MaxQueueLength", parse.GetValue(maxQueue));
         Set("ModesFolder", parse.GetValue(modes));
         Set("Threads", parse.GetValue(threads));
+        foreach (var upstream in parse.GetValue(upstreams) ?? [])
+        {
+            var at = upstream.IndexOf('=');
+            if (at <= 0 || !Uri.TryCreate(upstream[(at + 1)..], UriKind.Absolute, out var upstreamUri) || upstreamUri.Scheme is not ("http" or "https"))
+                throw new ArgumentException($"--upstream: '{upstream}' is not NAME=URL with an http(s) URL");
+            overrides[$"Serving:Upstreams:{upstream[..at]}:BaseUrl"] = upstream[(at + 1)..];
+        }
         Set("Weights", parse.GetValue(weights));
         var addresses = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var address in addresses)
@@ -72,8 +84,8 @@ public sealed class ServeCommand : CliCommand
         _ = app.Services.GetRequiredService<IOptions<ServingOptions>>().Value;
         if (guarded) _ = app.Services.GetRequiredService<IOptions<AccessOptions>>().Value;
         await app.StartAsync(cancel);
-        var served = app.Services.GetRequiredService<ServedModel>();
-        context.Info($"serving {served.Name} (context {served.ContextLength}) - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
+        var what = app.Services.GetService<ServedModel>() is { } served ? $"{served.Name} (context {served.ContextLength})" : "upstream models only";
+        context.Info($"serving {what} - chat page: {addresses[0].TrimEnd('/')}/  API: {addresses[0].TrimEnd('/')}/v1  (Ctrl+C stops)");
         await app.WaitForShutdownAsync(cancel);
         return ExitCodes.Success;
     }
@@ -86,6 +98,7 @@ public sealed class ServeCommand : CliCommand
         Set("DatabasePath", parse.GetValue(db));
         Set("AdminKey", parse.GetValue(adminKey));
         Set("GlobalDailyBudgetTokens", parse.GetValue(globalBudget));
+        Set("GlobalDailyBudgetUsd", parse.GetValue(globalBudgetUsd));
         List("TrustedProxies", parse.GetValue(trustedProxies));
         List("AllowedNetworks", parse.GetValue(allow));
         List("DeniedNetworks", parse.GetValue(deny));
