@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace FewShot.Model.Inference;
 
 /// <summary>
@@ -78,7 +80,7 @@ public sealed unsafe class FusedDecoder : IDisposable
         {
             var n = Math.Min(Chunk, tokens.Length - first);
             for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (first + i, tokens[first + i], cache.Length(first + i));
-            Run(cache, n, lastOnly: false);
+            Run(cache, n, logitsFrom: 0);
             new ReadOnlySpan<float>(logits.Pointer, n * vocab).CopyTo(result.AsSpan(first * vocab));
         }
         return result;
@@ -93,13 +95,14 @@ public sealed unsafe class FusedDecoder : IDisposable
             var n = Math.Min(Chunk, tokens.Length - first);
             var start = cache.Length(row);
             for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (row, tokens[first + i], start + i);
-            Run(cache, n, lastOnly: first + n == tokens.Length);
+            Run(cache, n, logitsFrom: first + n == tokens.Length ? n - 1 : n); // only the prompt's last token needs logits
         }
         return new ReadOnlySpan<float>(logits.Pointer, vocab).ToArray();
     }
 
-    // The forward pass of n tokens (rowOf, tokenOf, positionOf); logits for all of them, or for the last one only.
-    void Run(DecodeCache cache, int n, bool lastOnly)
+    // The forward pass of n tokens (rowOf, tokenOf, positionOf); logits (n - logitsFrom, vocab) for tokens logitsFrom.. only.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    void Run(DecodeCache cache, int n, int logitsFrom)
     {
         for (var i = 0; i < n; i++)
         {
@@ -143,8 +146,9 @@ public sealed unsafe class FusedDecoder : IDisposable
         }
 
         for (var i = 0; i < n; i++) cache.Advance(rowOf[i], 1);
-        // logits = ln_f(x) wte^T: (n or 1, vocab)
-        var from = lastOnly ? n - 1 : 0;
+        // logits = ln_f(x) wte^T: (n - from, vocab)
+        var from = logitsFrom;
+        if (from == n) return;
         for (var i = from; i < n; i++) Kernels.LayerNorm(x.Pointer + i * C, h.Pointer + (i - from) * C, C, weights.LnFGain.Pointer, weights.LnFBias is null ? null : weights.LnFBias.Pointer, eps);
         MatMul(weights.TokenEmbedding, h.Pointer, n - from, logits.Pointer, vocab, null, accumulate: false);
     }
@@ -167,6 +171,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     }
 
     // Token i, one head: softmax(q k^T / sqrt(hs)) v over the positions this head's pattern lets it see.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Attend(int i, int head, float* scoreBuffer, long* positions)
     {
         var cache = attCache!;
@@ -191,6 +196,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     /// Writes the positions a query at position p of this head group attends to (the mask of
     /// <see cref="LayerPattern.Allowed"/>) and returns how many there are.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int Visible(HeadGroup g, long p, long* into)
     {
         var count = 0;

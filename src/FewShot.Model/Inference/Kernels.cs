@@ -8,6 +8,9 @@ namespace FewShot.Model.Inference;
 /// The fused decoder's arithmetic on raw float pointers: dot products, matrix times a few vectors, LayerNorm, GELU.
 /// Each has a 512-bit path (AVX-512: 16 floats per instruction) and a scalar path that computes the same sums; the
 /// tests run both. Matrices are row-major [out, in] as nn.Linear stores them, so one output is one contiguous row.
+/// Every kernel is compiled fully optimised at its first call (AggressiveOptimization): tiered compilation would run
+/// the first few hundred calls as unoptimised code, where each vector operation is a call, ~10x slower, and a server's
+/// first requests (or a short benchmark) would see that.
 /// </summary>
 public static unsafe class Kernels
 {
@@ -17,6 +20,7 @@ public static unsafe class Kernels
     /// <summary>The largest number of input vectors one pass over a weight row serves (accumulators kept in registers).</summary>
     const int InputBlock = 4;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* a, float* b, int n)
     {
         var i = 0;
@@ -39,6 +43,7 @@ public static unsafe class Kernels
     }
 
     /// <summary>y += alpha x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Axpy(float alpha, float* x, float* y, int n)
     {
         var i = 0;
@@ -55,6 +60,7 @@ public static unsafe class Kernels
     /// t in [0, count): W (out, inDim) row-major, x (count, inDim), y (count, yStride). Each weight row is read once
     /// for up to four inputs, so a batch of rows costs one pass over the weights.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MatMul(float* w, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
     {
         Span<float> sums = stackalloc float[InputBlock];
@@ -81,6 +87,7 @@ public static unsafe class Kernels
     static void Store(float* at, float value, bool accumulate) => *at = accumulate ? *at + value : value;
 
     // sums[t] = row . x[t] for t < n (n <= 4): the row is loaded once per 16 floats for all n inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void DotMany(float* row, float* x, int inDim, int n, Span<float> sums)
     {
         var i = 0;
@@ -112,6 +119,7 @@ public static unsafe class Kernels
     /// The same product with 8-bit weights in blocks of 32 along a row, each block with its own scale:
     /// W[o, i] = scale[o, i / 32] * q[o, i]. inDim must be a multiple of 32.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MatMulQ8(sbyte* q, float* scales, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
     {
         var blocks = inDim / Q8Block;
@@ -131,6 +139,7 @@ public static unsafe class Kernels
 
     public const int Q8Block = 32;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void DotQ8(sbyte* row, float* scales, int blocks, float* x, int inDim, int n, Span<float> sums)
     {
         sums.Clear();
@@ -169,6 +178,7 @@ public static unsafe class Kernels
     }
 
     /// <summary>x[i] = exp(x[i] - max) for i &lt; n; returns their sum (softmax's numerators and denominator).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpInPlace(float* x, int n, float max)
     {
         var i = 0;
@@ -190,6 +200,7 @@ public static unsafe class Kernels
     }
 
     /// <summary>y = (x - mean) / sqrt(var + eps) * gain + bias over one vector of n (bias may be null).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
     {
         var mean = 0f;
@@ -202,6 +213,7 @@ public static unsafe class Kernels
     }
 
     /// <summary>GELU, tanh approximation, in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gelu(float* x, int n)
     {
         const float c = 0.7978845608f; // sqrt(2 / pi)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace FewShot.Model.Inference;
@@ -131,6 +132,7 @@ public sealed unsafe class Q8Matrix : WeightMatrix
     public override void Multiply(float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end) =>
         Kernels.MatMulQ8(quants.Pointer, scales.Pointer, In, x, count, y, yStride, bias, accumulate, first, end);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Row(int o, float* destination)
     {
         var q = quants.Pointer + (long)o * In;
