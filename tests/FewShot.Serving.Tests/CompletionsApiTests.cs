@@ -221,6 +221,26 @@ public sealed class CompletionsApiTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task AModelVocabularyPaddedBeyondItsTokenizerNamesTheExtraIdsInsteadOfFailing()
+    {
+        var folder = Path.Combine(Directory.CreateTempSubdirectory("fewshot-padded-").FullName, "padded");
+        manual_seed(3);
+        using (var model = new FewShot.Model.Gpt(new FewShot.Model.GptConfig { VocabSize = 320, ContextLength = 128, Layers = 1, Heads = 2, Embedding = 32 }))
+            ModelFolder.Save(model, new FewShot.Model.Tokenization.ByteTokenizer(), folder);
+        await using var padded = await TestServer.StartAsync(new() { ["Serving:Model"] = folder });
+        var json = JsonSerializer.Serialize(new { model = "padded", prompt = "a prompt long enough to see many alternatives", echo = true, logprobs = 5, max_tokens = 0 });
+        var response = await padded.Http.PostAsync("v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var keys = JsonNode.Parse(body)!["choices"]![0]!["logprobs"]!["top_logprobs"]!.AsArray().Skip(1).SelectMany(t => t!.AsObject().Select(p => p.Key)).ToList();
+        Assert.Contains(keys, k => System.Text.RegularExpressions.Regex.IsMatch(k, @"^<\|(2[6-9]\d|3[01]\d)\|>$"));
+        // Ids the tokenizer lacks are not token ids a client may send.
+        json = JsonSerializer.Serialize(new { model = "padded", prompt = new[] { 97, 300 }, echo = true, logprobs = 0, max_tokens = 0 });
+        response = await padded.Http.PostAsync("v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
     public async Task ScoringOnlyPromptsMayFillTheContextPlusTheTokenThatIsNeverFed()
     {
         var ids = Enumerable.Range(0, TinyModel.Config.ContextLength + 1).Select(i => 97 + i % 26).ToArray();

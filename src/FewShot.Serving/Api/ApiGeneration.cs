@@ -181,7 +181,7 @@ sealed class ApiGeneration(string model, bool chat, IReadOnlyList<ApiPrompt> pro
             var promptLength = prompts[index / n].Text.Length;
             await Send(response, chat
                 ? ChatChunk(index, new { content = piece }, null, wantLogprobs ? LogprobsFormat.Chat(tokenizer, visible) : null)
-                : TextChunk(index, piece, null, wantLogprobs ? LogprobsFormat.Completion(tokenizer, visible, promptLength + tokenStart[index] - visible.Sum(t => tokenizer.Decode([t.Id]).Length)) : null));
+                : TextChunk(index, piece, null, wantLogprobs ? LogprobsFormat.Completion(tokenizer, visible, promptLength + tokenStart[index] - visible.Sum(t => LogprobsFormat.Text(tokenizer, t.Id).Length)) : null));
         }
         if (parameters.IncludeUsage)
             await Send(response, new { id, @object = chat ? "chat.completion.chunk" : "text_completion", created, model, choices = Array.Empty<object>(),

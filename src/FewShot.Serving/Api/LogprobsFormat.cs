@@ -20,14 +20,14 @@ static class LogprobsFormat
         var offsets = new List<int>();
         foreach (var token in tokens)
         {
-            var text = tokenizer.Decode([token.Id]);
+            var text = Text(tokenizer, token.Id);
             texts.Add(text);
             logprobs.Add(token.Logprob);
             offsets.Add(offset);
             offset += text.Length;
             if (token.Logprob is not { } own) { tops.Add(null); continue; }
             var top = new Dictionary<string, double>();
-            foreach (var alternative in token.Top) top.TryAdd(tokenizer.Decode([alternative.Id]), alternative.Logprob);
+            foreach (var alternative in token.Top) top.TryAdd(Text(tokenizer, alternative.Id), alternative.Logprob);
             top.TryAdd(text, own);
             tops.Add(top);
         }
@@ -39,12 +39,12 @@ static class LogprobsFormat
     {
         object Entry(int id, double logprob)
         {
-            var text = tokenizer.Decode([id]);
+            var text = Text(tokenizer, id);
             return new { token = text, logprob, bytes = System.Text.Encoding.UTF8.GetBytes(text).Select(b => (int)b).ToArray() };
         }
         var content = tokens.Select(t =>
         {
-            var text = tokenizer.Decode([t.Id]);
+            var text = Text(tokenizer, t.Id);
             return new
             {
                 token = text,
@@ -68,10 +68,17 @@ static class LogprobsFormat
         {
             if (start >= textLength) break;
             kept.Add(token);
-            start += tokenizer.Decode([token.Id]).Length;
+            start += Text(tokenizer, token.Id).Length;
         }
         return [.. kept];
     }
+
+    /// <summary>
+    /// A token's text. A model's vocabulary may be larger than its tokenizer's (padded to a round size); such ids, which
+    /// a top-k list can hold, read as <c>&lt;|id|&gt;</c>, not as text they are not (some tokenizers fail on them, others
+    /// give "", which would merge them in top_logprobs).
+    /// </summary>
+    public static string Text(ITokenizer tokenizer, int id) => id < tokenizer.VocabSize ? tokenizer.Decode([id]) : $"<|{id}|>";
 
     /// <summary>A finished sequence's mean log-probability per token (best_of ranks by it); 0 for an empty one.</summary>
     public static double MeanLogprob(GenerationResult result) =>

@@ -67,7 +67,8 @@ public static class OpenAiApi
                 return Results.Empty;
             }
             if (served is null || client is null) throw ApiException.UnknownModel(requested);
-            var vocab = served.Model.Config.VocabSize;
+            // Token ids in prompts and logit_bias must be ones both the model and its tokenizer know.
+            var vocab = Math.Min(served.Model.Config.VocabSize, served.Tokenizer.VocabSize);
             var parameters = OpenAiRequests.Parameters(body, options, served.ContextLength, vocab, chat);
             var messages = chat ? OpenAiRequests.Messages(body) : null;
             var inputs = chat ? null : OpenAiRequests.Prompts(body, vocab);

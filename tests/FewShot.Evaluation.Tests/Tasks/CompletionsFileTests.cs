@@ -42,6 +42,19 @@ public class CompletionsFileTests
     }
 
     [Fact]
+    public void ContextsThatBringTheirOwnBlankLinesAreJoinedWithNothingAsTheReleasedArithmeticFilesExpect()
+    {
+        using var folder = new TempFolder();
+        var path = Write(folder, "two_digit_subtraction.jsonl", Enumerable.Range(0, 5).Select(i =>
+            JsonSerializer.Serialize(new { context = $"\n\nQ: What is {50 + i} minus {10 + i}?\n\nA:", completion = " 40" })));
+        var config = Assert.Single(BuiltInTasks.Resolve(path));
+        Assert.Equal("", config.ExampleSeparator);
+        var report = new EvalRunner(TestSupport.TinyModel(context: 512), new EvalOptions { Shots = [1], BagOfWords = false }).Run([EvalTask.Load(config)]);
+        var prompt = report.Examples.First(e => e.Index == 0).Prompt;
+        Assert.Matches(@"^\n\nQ: What is 5\d minus 1\d\?\n\nA: 40\n\nQ: What is 50 minus 10\?\n\nA:$", prompt);
+    }
+
+    [Fact]
     public void ALineWithoutACompletionIsAnErrorNamingTheFileAndLine()
     {
         using var folder = new TempFolder();
