@@ -43,7 +43,7 @@ public sealed class SharedStoreTests(PostgresServer postgres) : IClassFixture<Po
             var (a, b, c) = (servers[0], servers[1], servers[2]);
             Assert.NotEmpty(a.Admin);
             using var admin = a.Client(a.Admin);
-            using var created = await admin.PostAsync("admin/keys", new StringContent("""{"label":"shared"}""", Encoding.UTF8, "application/json"));
+            using var created = await admin.PostAsync("admin/keys", new StringContent("""{"label":"on-every-instance"}""", Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
             var issued = (await created.Content.ReadFromJsonAsync<JsonObject>())!;
             var (key, id) = (issued["key"]!.GetValue<string>(), issued["id"]!.GetValue<string>());
