@@ -56,7 +56,7 @@ public sealed class ServeCommand : CliCommand
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
         var overrides = new Dictionary<string, string?>();
-        void Set(string key, object? value) { if (value is not null) overrides["Serving:" + key] = value.ToString(); }
+        void Set(string key, object? value) { if (value is not null) overrides["Serving:" + key] = Convert.ToString(value, CultureInfo.InvariantCulture); }
         Set("Model", parse.GetValue(model));
         Set("ModelName", parse.GetValue(modelName));
         Set("PageModel", parse.GetValue(pageModel));
