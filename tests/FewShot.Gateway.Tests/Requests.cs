@@ -5,7 +5,10 @@ using FewShot.Access.Storage;
 
 namespace FewShot.Gateway.Tests;
 
-/// <summary>Request bodies, stream reading and ledger queries the gateway tests share.</summary>
+/// <summary>
+/// Request bodies, stream reading and ledger queries the gateway tests share. Requests decode greedily, so what the
+/// random upstream model answers is fixed (a sampled reply can end at its first token).
+/// </summary>
 public static class Requests
 {
     public static StringContent Chat(string model, int maxTokens = 8, bool stream = false, bool includeUsage = false, string? mode = null, string text = "Hello there") =>
@@ -14,6 +17,7 @@ public static class Requests
             ["model"] = model,
             ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }),
             ["max_tokens"] = maxTokens,
+            ["temperature"] = 0,
             ["stream"] = stream,
             ["stream_options"] = includeUsage ? new JsonObject { ["include_usage"] = true } : null,
             ["mode"] = mode,
@@ -25,6 +29,7 @@ public static class Requests
             ["model"] = model,
             ["prompt"] = prompt,
             ["max_tokens"] = maxTokens,
+            ["temperature"] = 0,
             ["stream"] = stream,
             ["stream_options"] = includeUsage ? new JsonObject { ["include_usage"] = true } : null,
         });
