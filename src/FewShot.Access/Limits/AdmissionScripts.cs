@@ -10,14 +10,12 @@ namespace FewShot.Access.Limits;
 static class AdmissionScripts
 {
     /// <summary>
-    /// KEYS: key account, its leases, global account, its leases, the key's rpm and tpm windows ("-" where unused).
-    /// ARGV: request id, tokens, micros, key budget, key money budget, global budget, global money budget, rpm, tpm
-    /// (-1: none), lease ms, account lifetime ms. Returns {0} admitted; {-1, 1|2} the key's or the global account is not
+    /// KEYS: key account, its leases, global account, its leases, the key's rpm and tpm windows, the service's requests in
+    /// flight ("-" where unused). ARGV: request id, tokens, micros, key budget, key money budget, global budget, global money
+    /// budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap (-1: none). Returns {0} admitted; {-1, 1|2} the key's or the global account is not
     /// in Redis yet (the caller starts it from the ledger and asks again); {1, kind, limit, remaining, reset ms} refused.
     /// </summary>
-    public const string Admit = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    public const string Admit = Clock + Window + """
         local rid, tokens, micros = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
         local kb, kbm, gb, gbm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local rpm, tpm, lease, keep = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -40,14 +38,6 @@ static class AdmissionScripts
           sweep(KEYS[3], KEYS[4])
         end
 
-        -- Fixed one-minute windows in Redis's clock, the same for every instance.
-        local minute = math.floor(now / 60000)
-        local reset = (minute + 1) * 60000 - now
-        local function window(key)
-          local w = redis.call('HMGET', key, 'w', 'c')
-          if tonumber(w[1]) ~= minute then return 0 end
-          return tonumber(w[2] or '0')
-        end
         local requests, used = 0, 0
         if rpm >= 0 then
           requests = window(KEYS[5])
@@ -78,7 +68,18 @@ static class AdmissionScripts
           if s then return {1, 'global_money', gbm, s, 0} end
         end
 
+        -- The service's concurrency cap: requests in flight on every instance, each a lease like a reservation.
+        local cap = tonumber(ARGV[12])
+        if cap >= 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+          if redis.call('ZCARD', KEYS[7]) >= cap then return {1, 'busy', cap, 0, 1000} end
+        end
+
         -- Everything fits: reserve it all.
+        if cap >= 0 then
+          redis.call('ZADD', KEYS[7], now + lease, rid)
+          redis.call('PEXPIRE', KEYS[7], keep)
+        end
         if rpm >= 0 then
           redis.call('HSET', KEYS[5], 'w', minute, 'c', requests + 1)
           redis.call('PEXPIRE', KEYS[5], 120000)
@@ -101,6 +102,60 @@ static class AdmissionScripts
         return {0}
         """;
 
+    /// <summary>Now in Redis's clock (milliseconds), the same for every instance.</summary>
+    const string Clock = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+        """;
+
+    /// <summary>Fixed one-minute windows in Redis's clock: a hash (w: the minute, c: the count) that counts only in its minute.</summary>
+    const string Window = """
+        local minute = math.floor(now / 60000)
+        local reset = (minute + 1) * 60000 - now
+        local function window(key)
+          local w = redis.call('HMGET', key, 'w', 'c')
+          if tonumber(w[1]) ~= minute then return 0 end
+          return tonumber(w[2] or '0')
+        end
+
+        """;
+
+    /// <summary>
+    /// The firewall's shared state, checked on every request to a keyed path before the key is looked at. KEYS: the
+    /// address's lockout, its requests-per-minute window. ARGV: the per-address rpm. Returns {1, until ms, 0} locked out,
+    /// {2, rpm, reset ms} over its rate (not counted), {0, remaining, reset ms} passed and counted.
+    /// </summary>
+    public const string Firewall = Clock + Window + """
+        local locked = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if locked > now then return {1, locked, 0} end
+        local rpm = tonumber(ARGV[1])
+        local requests = window(KEYS[2])
+        if requests + 1 > rpm then return {2, rpm, reset} end
+        redis.call('HSET', KEYS[2], 'w', minute, 'c', requests + 1)
+        redis.call('PEXPIRE', KEYS[2], 120000)
+        return {0, rpm - requests - 1, reset}
+        """;
+
+    /// <summary>
+    /// A failed authentication from an address, counted across instances as <see cref="FewShot.Access.Firewall.Lockouts"/> counts it in
+    /// memory. KEYS: the address's lockout, its failures in the current window, its strikes. ARGV: threshold, window ms,
+    /// first lockout ms, factor, longest lockout ms. Returns the lockout's end (ms) when this failure starts one, else 0.
+    /// </summary>
+    public const string Fail = Clock + """
+        local locked = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if locked > now then return 0 end
+        local failures = redis.call('INCR', KEYS[2])
+        if failures == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+        if failures < tonumber(ARGV[1]) then return 0 end
+        redis.call('DEL', KEYS[2])
+        local strikes = tonumber(redis.call('GET', KEYS[3]) or '0')
+        local length = math.floor(math.min(tonumber(ARGV[5]), tonumber(ARGV[3]) * tonumber(ARGV[4]) ^ strikes))
+        redis.call('SET', KEYS[3], strikes + 1, 'PX', 86400000)
+        redis.call('SET', KEYS[1], now + length, 'PX', length)
+        return now + length
+        """;
+
     /// <summary>KEYS: an account. ARGV: used tokens, used micros (from the ledger), lifetime ms. Starts the account unless it exists.</summary>
     public const string Open = """
         if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -111,12 +166,13 @@ static class AdmissionScripts
         """;
 
     /// <summary>
-    /// KEYS: key account, its leases, global account, its leases, the request's settled marker. ARGV: lease member,
-    /// reserved tokens, reserved micros, charged tokens, charged micros, key account used (1/0), global used (1/0).
-    /// Returns 1, or 0 when this request id was already settled (nothing changes). A lease that already expired was
-    /// released by a sweep; the charge still counts.
+    /// KEYS: key account, its leases, global account, its leases, the request's settled marker, the requests in flight.
+    /// ARGV: lease member, reserved tokens, reserved micros, charged tokens, charged micros, key account used (1/0),
+    /// global used (1/0), request id. Returns 1, or 0 when this request id was already settled (nothing changes). A lease
+    /// that already expired was released by a sweep; the charge still counts.
     /// </summary>
     public const string Settle = """
+        redis.call('ZREM', KEYS[6], ARGV[8])
         if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', 172800000) then return 0 end
         for i = 0, 1 do
           if ARGV[6 + i] == '1' then

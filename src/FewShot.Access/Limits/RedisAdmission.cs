@@ -7,8 +7,10 @@ namespace FewShot.Access.Limits;
 
 /// <summary>
 /// Admission shared by every instance on one Redis (--limits redis://...): one Lua script per request checks the key's
-/// requests and tokens per minute, the key's budget and the service's balance (tokens and money) and reserves all of
-/// them, or nothing. A reservation is a lease (a member of the account's lease set, scored by its expiry): renewed while
+/// requests and tokens per minute, the key's budget, the service's balance (tokens and money) and its concurrency cap,
+/// and reserves all of them, or nothing. Before it, on every request to a keyed path, a firewall script checks the
+/// address's lockout and requests per minute; failed authentications count towards a lockout in Redis, so every instance
+/// sees it. A reservation is a lease (a member of the account's lease set, scored by its expiry): renewed while
 /// the request runs, released by whoever next touches the account once it expires, so an instance that dies gives its
 /// reservations back by itself. Settling is once per request id. Accounts start from the ledger's sums (the store).
 /// </summary>
@@ -16,25 +18,73 @@ public sealed class RedisAdmission : IAsyncDisposable
 {
     readonly ConnectionMultiplexer redis;
     readonly IAccessStore store;
-    readonly TimeProvider time;
+    readonly AccessOptions options;
     readonly long? globalTokens, globalMicros;
 
-    public TimeSpan LeaseTime { get; }
+    public TimeSpan LeaseTime => options.LeaseTime;
 
-    RedisAdmission(ConnectionMultiplexer redis, IAccessStore store, TimeProvider time, long? globalTokens, long? globalMicros, TimeSpan leaseTime)
+    RedisAdmission(ConnectionMultiplexer redis, IAccessStore store, AccessOptions options, long? globalMicros)
     {
-        (this.redis, this.store, this.time, this.globalTokens, this.globalMicros, LeaseTime) = (redis, store, time, globalTokens, globalMicros, leaseTime);
+        (this.redis, this.store, this.options, globalTokens, this.globalMicros) = (redis, store, options, options.GlobalDailyBudgetTokens, globalMicros);
     }
 
-    /// <summary>Connects (and keeps reconnecting in the background); an unreachable Redis at start is not an error, requests then get 503.</summary>
-    public static RedisAdmission Connect(LimitsLocation location, IAccessStore store, TimeProvider time, long? globalTokens, long? globalMicros, TimeSpan leaseTime)
+    TimeProvider Time => options.Time;
+
+    /// <summary>
+    /// Connects (and keeps reconnecting in the background); an unreachable Redis at start is not an error, requests then
+    /// get 503. A Redis that answers but does not run scripts (EVAL disabled or renamed) is: an <see cref="InvalidDataException"/>
+    /// whose one line names it, before anything is written.
+    /// </summary>
+    public static RedisAdmission Connect(LimitsLocation location, IAccessStore store, AccessOptions options, long? globalMicros)
     {
-        var options = location.Redis!.Clone();
-        options.AbortOnConnectFail = false;
-        return new RedisAdmission(ConnectionMultiplexer.Connect(options), store, time, globalTokens, globalMicros, leaseTime);
+        var configuration = location.Redis!.Clone();
+        configuration.AbortOnConnectFail = false;
+        var redis = ConnectionMultiplexer.Connect(configuration);
+        if (redis.IsConnected)
+        {
+            try { redis.GetDatabase().ScriptEvaluate("return 1"); }
+            catch (RedisServerException e)
+            {
+                redis.Dispose();
+                throw new InvalidDataException($"Access:Limits: the Redis at {configuration.EndPoints[0]} does not run scripts ({e.Message.Split('\n')[0]}); " +
+                    "shared limits need EVAL and EVALSHA");
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException) { }  // gone again: requests get 503 until it is back
+        }
+        return new RedisAdmission(redis, store, options, globalMicros);
     }
 
     public ValueTask DisposeAsync() => redis.DisposeAsync();
+
+    /// <summary>Redis could not be reached or did not answer in time (what fail closed / fail open is about).</summary>
+    public static bool IsUnavailable(Exception e) => e is RedisException or TimeoutException;
+
+    /// <summary>What the firewall's shared check found for an address: locked out (until when), or its per-address rate.</summary>
+    public readonly record struct AddressCheck(DateTimeOffset? LockedUntil, LimitCheck Rate);
+
+    /// <summary>Is the address locked out on any instance, and is it within its requests per minute (counted across instances)?</summary>
+    public async Task<AddressCheck> CheckAddressAsync(string ip)
+    {
+        var rpm = options.IpRequestsPerMinute;
+        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Firewall,
+            [Address("lock", ip), Address("ip-rpm", ip)], [rpm]))!;
+        return (long)result[0] switch
+        {
+            1 => new AddressCheck(DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]), default),
+            2 => new AddressCheck(null, new LimitCheck(false, rpm, 0, TimeSpan.FromMilliseconds((long)result[2]))),
+            _ => new AddressCheck(null, new LimitCheck(true, rpm, (long)result[1], TimeSpan.FromMilliseconds((long)result[2]))),
+        };
+    }
+
+    /// <summary>Counts a failed authentication from the address on every instance; returns the lockout's end if this one starts it.</summary>
+    public async Task<DateTimeOffset?> RecordFailureAsync(string ip)
+    {
+        var o = options;
+        var until = (long)await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Fail,
+            [Address("lock", ip), Address("fail", ip), Address("strikes", ip)],
+            [o.LockoutThreshold, (long)o.LockoutWindow.TotalMilliseconds, (long)o.LockoutFirst.TotalMilliseconds, o.LockoutFactor, (long)o.LockoutMax.TotalMilliseconds]);
+        return until == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(until);
+    }
 
     /// <summary>A granted reservation: the lease members to renew and settle, and what was reserved.</summary>
     public sealed record Grant(string RequestId, string KeyId, DateTimeOffset At, long Tokens, long Micros, RedisKey? KeyAccount, RedisKey? GlobalAccount)
@@ -48,7 +98,7 @@ public sealed class RedisAdmission : IAsyncDisposable
 
     public async Task<(Grant? Grant, Refusal? Refusal)> TryAdmitAsync(KeyRecord key, long tokens, long micros)
     {
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var (keyBudget, keyMicros) = (key.Limits.BudgetTokens, key.Limits.BudgetMicros);
         var keyStart = BudgetPeriods.Start(key.Limits.Period, now);
         var dayStart = BudgetPeriods.Start(BudgetPeriod.Day, now);
@@ -61,12 +111,12 @@ public sealed class RedisAdmission : IAsyncDisposable
             var result = (RedisResult[])(await database.ScriptEvaluateAsync(AdmissionScripts.Admit,
                 [
                     keyAccount ?? "-", Leases(keyAccount), globalAccount ?? "-", Leases(globalAccount),
-                    "fewshot:rpm:" + key.Id, "fewshot:tpm:" + key.Id,
+                    "fewshot:rpm:" + key.Id, "fewshot:tpm:" + key.Id, InFlight,
                 ],
                 [
                     requestId, tokens, micros, keyBudget ?? -1, keyMicros ?? -1, globalTokens ?? -1, globalMicros ?? -1,
                     key.Limits.RequestsPerMinute ?? -1, key.Limits.TokensPerMinute ?? -1, (long)LeaseTime.TotalMilliseconds,
-                    (long)TimeSpan.FromDays(40).TotalMilliseconds,
+                    (long)TimeSpan.FromDays(40).TotalMilliseconds, options.MaxConcurrentGenerations,
                 ]))!;
             var code = (long)result[0];
             if (code == -1 && attempt < 3)
@@ -92,10 +142,11 @@ public sealed class RedisAdmission : IAsyncDisposable
     /// <summary>Moves the lease's expiry on (called while the request runs).</summary>
     public async Task RenewAsync(Grant grant)
     {
-        var expires = time.GetUtcNow().ToUnixTimeMilliseconds() + (long)LeaseTime.TotalMilliseconds;
+        var expires = Time.GetUtcNow().ToUnixTimeMilliseconds() + (long)LeaseTime.TotalMilliseconds;
         var database = redis.GetDatabase();
         foreach (var account in new[] { grant.KeyAccount, grant.GlobalAccount })
             if (account is { } a) await database.SortedSetAddAsync(Leases(a), grant.Member, expires, SortedSetWhen.Exists);
+        await database.SortedSetAddAsync(InFlight, grant.RequestId, expires, SortedSetWhen.Exists);
     }
 
     /// <summary>Releases the reservation and charges <paramref name="charged"/> (at most what was reserved); once per request id.</summary>
@@ -103,9 +154,12 @@ public sealed class RedisAdmission : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref grant.settled, 1) != 0) return false;
         var result = await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Settle,
-            [grant.KeyAccount ?? "-", Leases(grant.KeyAccount), grant.GlobalAccount ?? "-", Leases(grant.GlobalAccount), "fewshot:settled:" + grant.RequestId],
+            [
+                grant.KeyAccount ?? "-", Leases(grant.KeyAccount), grant.GlobalAccount ?? "-", Leases(grant.GlobalAccount),
+                "fewshot:settled:" + grant.RequestId, InFlight,
+            ],
             [grant.Member, grant.Tokens, grant.Micros, Math.Min(charged, grant.Tokens), Math.Min(chargedMicros, grant.Micros),
-                grant.KeyAccount is null ? 0 : 1, grant.GlobalAccount is null ? 0 : 1]);
+                grant.KeyAccount is null ? 0 : 1, grant.GlobalAccount is null ? 0 : 1, grant.RequestId]);
         return (long)result == 1;
     }
 
@@ -113,10 +167,14 @@ public sealed class RedisAdmission : IAsyncDisposable
     public async Task<long?> RemainingAsync(KeyRecord key)
     {
         if (key.Limits.BudgetTokens is not { } budget) return null;
-        var values = await redis.GetDatabase().HashGetAsync(Account(key.Id, BudgetPeriods.Start(key.Limits.Period, time.GetUtcNow())), ["used", "reserved"]);
+        var values = await redis.GetDatabase().HashGetAsync(Account(key.Id, BudgetPeriods.Start(key.Limits.Period, Time.GetUtcNow())), ["used", "reserved"]);
         return values[0].IsNull ? null : Math.Max(0, budget - (long)values[0] - (long)values[1]);
     }
 
-    static RedisKey Account(string id, DateTimeOffset start) => $"fewshot:account:{id}:{start.ToUnixTimeMilliseconds()}";
-    static RedisKey Leases(RedisKey? account) => account is { } a ? a.Append(":leases") : "-";
+    internal const string AccountPrefix = "fewshot:account:";
+    internal static RedisKey Account(string id, DateTimeOffset start) => $"{AccountPrefix}{id}:{start.ToUnixTimeMilliseconds()}";
+    /// <summary>The requests in flight on every instance (the concurrency cap), scored by their lease's expiry.</summary>
+    static readonly RedisKey InFlight = "fewshot:inflight";
+    static RedisKey Address(string what, string ip) => $"fewshot:{what}:{ip}";
+    internal static RedisKey Leases(RedisKey? account) => account is { } a ? a.Append(":leases") : "-";
 }

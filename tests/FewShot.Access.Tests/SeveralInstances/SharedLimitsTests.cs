@@ -17,7 +17,10 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
     static int nextDatabase;
 
     /// <summary>Three servers on a fresh PostgreSQL database and a Redis database of their own (so tests do not share accounts).</summary>
-    async Task<TestServer[]> StartThreeAsync(Action<AccessOptions>? change = null)
+    internal static Task<TestServer[]> StartThreeAsync(PostgresServer postgres, RedisServer redis, Action<AccessOptions>? change = null,
+        TimeSpan? generationTime = null) => new SharedLimitsTests(postgres, redis).StartThreeAsync(change, generationTime);
+
+    async Task<TestServer[]> StartThreeAsync(Action<AccessOptions>? change = null, TimeSpan? generationTime = null)
     {
         var store = await postgres.NewDatabaseAsync();
         var limits = $"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}";
@@ -28,19 +31,20 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
                 o.Store = store;
                 o.Limits = limits;
                 o.IpRequestsPerMinute = 10_000;
+                o.MaxConcurrentGenerations = 1000;
                 change?.Invoke(o);
-            });
+            }, generationTime);
         return servers;
     }
 
-    static async Task DisposeAllAsync(TestServer[] servers)
+    internal static async Task DisposeAllAsync(TestServer[] servers)
     {
         foreach (var server in servers) await server.DisposeAsync();
     }
 
-    static async Task<HttpResponseMessage> ChatAsync(TestServer server, string key)
+    internal static async Task<HttpResponseMessage> ChatAsync(TestServer server, string key, string? from = null)
     {
-        using var client = server.Client(key);
+        using var client = server.Client(key, from);
         return await client.PostAsync("v1/chat/completions", TestServer.Chat());
     }
 
@@ -117,7 +121,7 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
         {
             var store = new SqliteAccessStore(Path.Combine(folder, "a.db"));
             var location = LimitsLocation.Parse($"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}");
-            await using var admission = RedisAdmission.Connect(location, store, TimeProvider.System, null, null, TimeSpan.FromSeconds(1));
+            await using var admission = RedisAdmission.Connect(location, store, new AccessOptions { LeaseTime = TimeSpan.FromSeconds(1) }, null);
             var key = new KeyRecord("key_lease", KeyKind.Personal, "l", [1], "h", DateTimeOffset.UtcNow, null, null, [], [], new KeyLimits(BudgetTokens: 100));
 
             var (dead, _) = await admission.TryAdmitAsync(key, 100, 0);   // an instance that dies holding this
