@@ -15,20 +15,12 @@ static class AdmissionScripts
     /// budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap (-1: none). Returns {0} admitted; {-1, 1|2} the key's or the global account is not
     /// in Redis yet (the caller starts it from the ledger and asks again); {1, kind, limit, remaining, reset ms} refused.
     /// </summary>
-    public const string Admit = Clock + Window + """
+    public const string Admit = Clock + Window + Sweep + """
         local rid, tokens, micros = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
         local kb, kbm, gb, gbm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local rpm, tpm, lease, keep = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
         local useKey, useGlobal = kb >= 0 or kbm >= 0, gb >= 0 or gbm >= 0
 
-        local function sweep(account, leases)
-          for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do
-            local _, _, rt, rm = string.find(m, '|(%d+)|(%d+)$')
-            redis.call('HINCRBY', account, 'reserved', 0 - tonumber(rt))
-            redis.call('HINCRBY', account, 'reserved_m', 0 - tonumber(rm))
-            redis.call('ZREM', leases, m)
-          end
-        end
         if useKey then
           if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 1} end
           sweep(KEYS[1], KEYS[2])
@@ -119,6 +111,41 @@ static class AdmissionScripts
           return tonumber(w[2] or '0')
         end
 
+        """;
+
+    /// <summary>Releases the expired leases of an account (an instance that died, or a request that stopped renewing).</summary>
+    const string Sweep = """
+        local function amounts(m)
+          local _, _, rt, rm = string.find(m, '|(%d+)|(%d+)$')
+          return tonumber(rt), tonumber(rm)
+        end
+        local function sweep(account, leases)
+          for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now)) do
+            local rt, rm = amounts(m)
+            redis.call('HINCRBY', account, 'reserved', 0 - rt)
+            redis.call('HINCRBY', account, 'reserved_m', 0 - rm)
+            redis.call('ZREM', leases, m)
+          end
+        end
+
+        """;
+
+    /// <summary>
+    /// `fewshot usage --reconcile`: KEYS: an account, its leases. ARGV: used tokens, used micros (the ledger's sums for its
+    /// period). Drops expired leases, sets reserved to what the live leases hold and used to the ledger's sums. Returns
+    /// {used, used_m, reserved, reserved_m} as they were, then as they are.
+    /// </summary>
+    public const string Reconcile = Clock + Sweep + """
+        local before = redis.call('HMGET', KEYS[1], 'used', 'used_m', 'reserved', 'reserved_m')
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+        local reserved, reservedM = 0, 0
+        for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+          local rt, rm = amounts(m)
+          reserved, reservedM = reserved + rt, reservedM + rm
+        end
+        redis.call('HSET', KEYS[1], 'used', ARGV[1], 'used_m', ARGV[2], 'reserved', reserved, 'reserved_m', reservedM)
+        return {tonumber(before[1] or '0'), tonumber(before[2] or '0'), tonumber(before[3] or '0'), tonumber(before[4] or '0'),
+          tonumber(ARGV[1]), tonumber(ARGV[2]), reserved, reservedM}
         """;
 
     /// <summary>
