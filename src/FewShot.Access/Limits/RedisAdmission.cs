@@ -30,28 +30,38 @@ public sealed class RedisAdmission : IAsyncDisposable
 
     TimeProvider Time => options.Time;
 
-    /// <summary>
-    /// Connects (and keeps reconnecting in the background); an unreachable Redis at start is not an error, requests then
-    /// get 503. A Redis that answers but does not run scripts (EVAL disabled or renamed) is: an <see cref="InvalidDataException"/>
-    /// whose one line names it, before anything is written.
-    /// </summary>
+    /// <summary>Connects (and keeps reconnecting in the background); an unreachable Redis at start is not an error, requests then get 503.</summary>
     public static RedisAdmission Connect(LimitsLocation location, IAccessStore store, AccessOptions options, long? globalMicros)
     {
         var configuration = location.Redis!.Clone();
         configuration.AbortOnConnectFail = false;
-        var redis = ConnectionMultiplexer.Connect(configuration);
-        if (redis.IsConnected)
+        return new RedisAdmission(ConnectionMultiplexer.Connect(configuration), store, options, globalMicros);
+    }
+
+    /// <summary>
+    /// Refuses a Redis that answers but does not run scripts (EVAL or EVALSHA disabled or renamed) with an
+    /// <see cref="InvalidDataException"/> whose one line names it; called at start, before the store is opened or written.
+    /// An unreachable Redis passes: the server starts and answers 503 until Redis is there.
+    /// </summary>
+    public static void CheckScripting(LimitsLocation location)
+    {
+        var configuration = location.Redis!.Clone();
+        configuration.AbortOnConnectFail = false;
+        using var redis = ConnectionMultiplexer.Connect(configuration);
+        if (!redis.IsConnected) return;
+        try
         {
-            try { redis.GetDatabase().ScriptEvaluate("return 1"); }
-            catch (RedisServerException e)
-            {
-                redis.Dispose();
-                throw new InvalidDataException($"Access:Limits: the Redis at {configuration.EndPoints[0]} does not run scripts ({e.Message.Split('\n')[0]}); " +
-                    "shared limits need EVAL and EVALSHA");
-            }
-            catch (Exception e) when (e is RedisException or TimeoutException) { }  // gone again: requests get 503 until it is back
+            var database = redis.GetDatabase();
+            database.Execute("EVAL", "return 1", 0);
+            var sha = (string)database.Execute("SCRIPT", "LOAD", "return 1")!;
+            database.Execute("EVALSHA", sha, 0);
         }
-        return new RedisAdmission(redis, store, options, globalMicros);
+        catch (RedisServerException e)
+        {
+            throw new InvalidDataException($"Access:Limits: the Redis at {configuration.EndPoints[0]} does not run scripts ({e.Message.Split('\n')[0]}); " +
+                "shared limits need EVAL, EVALSHA and SCRIPT LOAD");
+        }
+        catch (Exception e) when (IsUnavailable(e)) { }  // gone again: requests get 503 until it is back
     }
 
     public ValueTask DisposeAsync() => redis.DisposeAsync();
