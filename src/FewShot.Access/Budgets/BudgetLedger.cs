@@ -118,8 +118,14 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         if (usage is not null && (usage.Total > 0 || usage.CostMicros > 0)) writer.Enqueue(usage);
     }
 
-    /// <summary>Writes a charge made elsewhere (the shared admission in Redis); returns once it is durable on this instance (the outbox).</summary>
-    public Task RecordAsync(UsageRecord usage) => writer.WriteAsync(usage);
+    /// <summary>
+    /// Writes a charge made elsewhere (the shared admission in Redis); returns once it is durable on this instance (the
+    /// outbox). A held row waits there until <see cref="Release"/> (after its charge reached Redis).
+    /// </summary>
+    public Task RecordAsync(UsageRecord usage, bool held = false) => writer.WriteAsync(usage, held);
+
+    /// <summary>Lets a held row go on to the store.</summary>
+    public void Release(string requestId) => writer.Release(requestId);
 
     /// <summary>True while the outbox cannot reach the store (PostgreSQL away): new requests are refused, settlements wait in the outbox.</summary>
     public bool StoreUnavailable => writer.StoreUnavailable;

@@ -11,8 +11,14 @@ interface IUsageSink : IAsyncDisposable
 {
     /// <summary>Hands a row over without waiting.</summary>
     void Enqueue(UsageRecord usage);
-    /// <summary>Hands a row over and waits until it is durable on this instance (the outbox) or queued (the writer).</summary>
-    Task WriteAsync(UsageRecord usage);
+    /// <summary>
+    /// Hands a row over and waits until it is durable on this instance (the outbox) or queued (the writer). A held row
+    /// (with a request id) stays out of the store until <see cref="Release"/>: its charge goes to Redis first, so that an
+    /// account started from the ledger meanwhile cannot count it twice.
+    /// </summary>
+    Task WriteAsync(UsageRecord usage, bool held = false);
+    /// <summary>Lets a held row go to the store.</summary>
+    void Release(string requestId);
     /// <summary>Waits until every row handed over so far is in the store (or the store was found away while waiting).</summary>
     Task FlushAsync();
     /// <summary>True while the last attempt to reach the store failed.</summary>
@@ -36,6 +42,8 @@ sealed class UsageOutbox : IUsageSink
     readonly Channel<(UsageRecord Row, TaskCompletionSource? Durable)> appends =
         Channel.CreateUnbounded<(UsageRecord, TaskCompletionSource?)>(new UnboundedChannelOptions { SingleReader = true });
     readonly SemaphoreSlim shipNow = new(0);
+    /// <summary>Rows written but not to be copied yet (only in memory: after a crash every row in the file goes).</summary>
+    readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> held = new();
     readonly CancellationTokenSource stopping = new();
     readonly Task appending, shipping;
     long pending, failures;
@@ -69,12 +77,18 @@ sealed class UsageOutbox : IUsageSink
         if (!appends.Writer.TryWrite((usage, null))) Interlocked.Decrement(ref pending);
     }
 
-    public Task WriteAsync(UsageRecord usage)
+    public Task WriteAsync(UsageRecord usage, bool held = false)
     {
+        if (held && usage.RequestId is { } id) this.held[id] = true;
         var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref pending);
         if (!appends.Writer.TryWrite((usage, durable))) throw new ObjectDisposedException(nameof(UsageOutbox));
         return durable.Task;
+    }
+
+    public void Release(string requestId)
+    {
+        if (held.TryRemove(requestId, out _)) shipNow.Release();
     }
 
     SqliteConnection Open()
@@ -159,6 +173,8 @@ sealed class UsageOutbox : IUsageSink
         {
             var rows = Read();
             if (rows.Count == 0) return;
+            rows.RemoveAll(r => held.ContainsKey(r.RequestId!));
+            if (rows.Count == 0) return;
             await store.RecordUsageAsync(rows);
             if (unavailable) log.LogInformation("The store is back; copying the outbox {Path}", Path);
             unavailable = false;
@@ -170,7 +186,7 @@ sealed class UsageOutbox : IUsageSink
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT request_id, key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated FROM outbox LIMIT {Batch}";
+        command.CommandText = $"SELECT request_id, key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated FROM outbox ORDER BY rowid LIMIT {Batch}";
         using var reader = command.ExecuteReader();
         var rows = new List<UsageRecord>();
         while (reader.Read())

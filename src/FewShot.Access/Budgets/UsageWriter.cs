@@ -26,7 +26,9 @@ sealed class UsageWriter : IUsageSink
 
     public bool StoreUnavailable => false;
 
-    public Task WriteAsync(UsageRecord usage)
+    public void Release(string requestId) { }
+
+    public Task WriteAsync(UsageRecord usage, bool held = false)
     {
         Enqueue(usage);
         return Task.CompletedTask;

@@ -90,6 +90,11 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         var worst = request.WorstCaseTokens;
         var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros);
         if (refusal is { Kind: "busy" }) return Busy();
+        if (refusal is { Kind: "warming" })
+        {
+            access.Metrics.Reject("limits_warming_up");
+            return new GateDecision.Rejected(AccessMiddleware.Unavailable("its limits", refusal.Reset));
+        }
         if (refusal is { Kind: "requests" or "tokens" })
             return RateRefusal(headers, refusal.Kind, new LimitCheck(false, refusal.Limit, refusal.Remaining, refusal.Reset), worst)!;
         if (refusal is not null)
@@ -112,10 +117,13 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             // A server that reports more than the worst case it asked for is charged the worst case (the budget is a promise).
             usage = usage with { At = grant!.At, RequestId = grant.RequestId, PromptTokens = (int)Math.Min(usage.PromptTokens, grant.Tokens) };
             usage = usage with { CompletionTokens = (int)Math.Min(usage.CompletionTokens, grant.Tokens - usage.PromptTokens), CostMicros = Math.Min(usage.CostMicros, grant.Micros) };
-            // The ledger row first (it survives a Redis outage), then the charge in Redis that every instance's next admission sees.
-            if (usage.Total > 0 || usage.CostMicros > 0) await access.Budgets.RecordAsync(usage);
-            try { await shared.SettleAsync(grant, usage.Total, usage.CostMicros); }
-            catch (Exception e) when (RedisAdmission.IsUnavailable(e)) { access.Metrics.Reject("settle_deferred_to_lease_expiry"); }
+            // The ledger row first, durable in the outbox (it survives a Redis outage and a crash), then the charge in Redis
+            // that every instance's next admission sees (made when Redis is back, if it is away), and only then the row on
+            // to PostgreSQL: an account that Redis starts from the ledger meanwhile can neither miss the request nor count it twice.
+            var recorded = usage.Total > 0 || usage.CostMicros > 0;
+            if (recorded) await access.Budgets.RecordAsync(usage, held: true);
+            if (!await shared.SettleAsync(grant, usage.Total, usage.CostMicros, recorded ? () => access.Budgets.Release(grant.RequestId) : null))
+                access.Metrics.Reject("settle_deferred");
         }, key.Id, slot, request.Model, request.Price));
     }
 

@@ -75,8 +75,9 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
     }
 
     /// <summary>A 503 in the API's error format with Retry-After: something the checks need is unreachable for now.</summary>
-    internal static ApiException Unavailable(string what) => new(503, ErrorTypes.Server,
-        $"The service cannot check {what} right now; try again shortly.", null, "service_unavailable", new Dictionary<string, string> { ["Retry-After"] = "2" });
+    internal static ApiException Unavailable(string what, TimeSpan? retry = null) => new(503, ErrorTypes.Server,
+        $"The service cannot check {what} right now; try again shortly.", null, "service_unavailable",
+        new Dictionary<string, string> { ["Retry-After"] = retry is { } r ? Seconds(r) : "2" });
 
     /// <summary>
     /// The address's lockout and its requests per minute: in Redis when the limits are shared (every instance sees the

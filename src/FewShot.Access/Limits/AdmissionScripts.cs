@@ -11,8 +11,9 @@ static class AdmissionScripts
 {
     /// <summary>
     /// KEYS: key account, its leases, global account, its leases, the key's rpm and tpm windows, the service's requests in
-    /// flight ("-" where unused). ARGV: request id, tokens, micros, key budget, key money budget, global budget, global money
-    /// budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap (-1: none). Returns {0} admitted; {-1, 1|2} the key's or the global account is not
+    /// flight ("-" where unused), the epoch (when this Redis's data began). ARGV: request id, tokens, micros, key budget, key
+    /// money budget, global budget, global money budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap
+    /// (-1: none), warm-up ms. Returns {0} admitted; {-1, 1|2} the key's or the global account is not
     /// in Redis yet (the caller starts it from the ledger and asks again); {1, kind, limit, remaining, reset ms} refused.
     /// </summary>
     public const string Admit = Clock + Window + Sweep + """
@@ -20,6 +21,16 @@ static class AdmissionScripts
         local kb, kbm, gb, gbm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local rpm, tpm, lease, keep = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
         local useKey, useGlobal = kb >= 0 or kbm >= 0, gb >= 0 or gbm >= 0
+
+        -- A Redis that lost its data (restarted without persistence) forgot the reservations of requests still running:
+        -- admit nothing for a warm-up while their renewals put them back (and outboxes bring the ledger up to date).
+        local epoch = tonumber(redis.call('GET', KEYS[8]) or '-1')
+        if epoch < 0 then
+          redis.call('SET', KEYS[8], now)
+          epoch = now
+        end
+        local warm = tonumber(ARGV[13])
+        if now - epoch < warm then return {1, 'warming', 0, 0, warm - (now - epoch)} end
 
         if useKey then
           if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 1} end
@@ -183,6 +194,35 @@ static class AdmissionScripts
         return now + length
         """;
 
+    /// <summary>
+    /// A running request's renewal. KEYS: key account, its leases, global account, its leases, requests in flight, the
+    /// request's settled marker. ARGV: lease member, tokens, micros, lease ms, request id, key account used (1/0), global
+    /// used (1/0), account lifetime ms. Moves the leases' expiry on; a lease that is gone (Redis restarted, or the lease
+    /// lapsed) is reserved again, since the request still runs. Returns {0} renewed, {1} reserved again, {2} already
+    /// settled, {-1, 1|2} the key's or the global account is not in Redis (the caller starts it from the ledger and asks again).
+    /// </summary>
+    public const string Renew = Clock + """
+        if redis.call('EXISTS', KEYS[6]) == 1 then return {2} end
+        for i = 0, 1 do
+          if ARGV[6 + i] == '1' and redis.call('EXISTS', KEYS[1 + 2 * i]) == 0 then return {-1, i + 1} end
+        end
+        local again = 0
+        for i = 0, 1 do
+          if ARGV[6 + i] == '1' then
+            local account, leases = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+            if not redis.call('ZSCORE', leases, ARGV[1]) then
+              redis.call('HINCRBY', account, 'reserved', ARGV[2])
+              redis.call('HINCRBY', account, 'reserved_m', ARGV[3])
+              again = 1
+            end
+            redis.call('ZADD', leases, now + tonumber(ARGV[4]), ARGV[1])
+            redis.call('PEXPIRE', leases, ARGV[8])
+          end
+        end
+        redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), ARGV[5])
+        return {again}
+        """;
+
     /// <summary>KEYS: an account. ARGV: used tokens, used micros (from the ledger), lifetime ms. Starts the account unless it exists.</summary>
     public const string Open = """
         if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -195,12 +235,18 @@ static class AdmissionScripts
     /// <summary>
     /// KEYS: key account, its leases, global account, its leases, the request's settled marker, the requests in flight.
     /// ARGV: lease member, reserved tokens, reserved micros, charged tokens, charged micros, key account used (1/0),
-    /// global used (1/0), request id. Returns 1, or 0 when this request id was already settled (nothing changes). A lease
-    /// that already expired was released by a sweep; the charge still counts.
+    /// global used (1/0), request id. Returns 1, 0 when this request id was already settled (nothing changes), or
+    /// {-1, 1|2} when the key's or the global account is not in Redis (it restarted): the caller starts it from the
+    /// ledger, which cannot hold this request's row yet (the row waits for this settlement), and asks again. A lease that
+    /// already expired was released by a sweep; the charge still counts.
     /// </summary>
     public const string Settle = """
         redis.call('ZREM', KEYS[6], ARGV[8])
-        if not redis.call('SET', KEYS[5], '1', 'NX', 'PX', 172800000) then return 0 end
+        if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+        for i = 0, 1 do
+          if ARGV[6 + i] == '1' and redis.call('EXISTS', KEYS[1 + 2 * i]) == 0 then return {-1, i + 1} end
+        end
+        redis.call('SET', KEYS[5], '1', 'PX', 172800000)
         for i = 0, 1 do
           if ARGV[6 + i] == '1' then
             local account, leases = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
@@ -208,10 +254,8 @@ static class AdmissionScripts
               redis.call('HINCRBY', account, 'reserved', 0 - tonumber(ARGV[2]))
               redis.call('HINCRBY', account, 'reserved_m', 0 - tonumber(ARGV[3]))
             end
-            if redis.call('EXISTS', account) == 1 then
-              redis.call('HINCRBY', account, 'used', tonumber(ARGV[4]))
-              redis.call('HINCRBY', account, 'used_m', tonumber(ARGV[5]))
-            end
+            redis.call('HINCRBY', account, 'used', tonumber(ARGV[4]))
+            redis.call('HINCRBY', account, 'used_m', tonumber(ARGV[5]))
           end
         end
         return 1
