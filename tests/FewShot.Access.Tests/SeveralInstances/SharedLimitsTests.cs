@@ -16,6 +16,9 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
     const int PerRequest = 2 + 16;
     static int nextDatabase;
 
+    /// <summary>Redis databases 1..12 in turn (a class's tests run one after another on its own Redis); 13 and 14 are fixed by other tests.</summary>
+    static int NextDatabase() => Interlocked.Increment(ref nextDatabase) % 12 + 1;
+
     /// <summary>Three servers on a fresh PostgreSQL database and a Redis database of their own (so tests do not share accounts).</summary>
     internal static Task<TestServer[]> StartThreeAsync(PostgresServer postgres, RedisServer redis, Action<AccessOptions>? change = null,
         TimeSpan? generationTime = null) => new SharedLimitsTests(postgres, redis).StartThreeAsync(change, generationTime);
@@ -23,7 +26,7 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
     async Task<TestServer[]> StartThreeAsync(Action<AccessOptions>? change = null, TimeSpan? generationTime = null)
     {
         var store = await postgres.NewDatabaseAsync();
-        var limits = $"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}";
+        var limits = $"{redis.Url}/{NextDatabase()}";
         var servers = new TestServer[3];
         for (var i = 0; i < servers.Length; i++)
             servers[i] = await TestServer.StartAsync(o =>
@@ -120,7 +123,7 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
         try
         {
             var store = new SqliteAccessStore(Path.Combine(folder, "a.db"));
-            var location = LimitsLocation.Parse($"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}");
+            var location = LimitsLocation.Parse($"{redis.Url}/{NextDatabase()}");
             await using var admission = RedisAdmission.Connect(location, store, new AccessOptions { LeaseTime = TimeSpan.FromSeconds(1) }, null);
             var key = new KeyRecord("key_lease", KeyKind.Personal, "l", [1], "h", DateTimeOffset.UtcNow, null, null, [], [], new KeyLimits(BudgetTokens: 100));
 
