@@ -172,9 +172,12 @@ sealed class UsageOutbox : IUsageSink
         while (true)
         {
             var rows = Read();
-            if (rows.Count == 0) return;
             rows.RemoveAll(r => held.ContainsKey(r.RequestId!));
-            if (rows.Count == 0) return;
+            if (rows.Count == 0)
+            {
+                unavailable = false;  // nothing waits (another process sharing the file may have sent it): the key checks tell
+                return;
+            }
             await store.RecordUsageAsync(rows);
             if (unavailable) log.LogInformation("The store is back; copying the outbox {Path}", Path);
             unavailable = false;
