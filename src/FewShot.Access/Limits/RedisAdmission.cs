@@ -1,6 +1,7 @@
 using FewShot.Access.Budgets;
 using FewShot.Access.Keys;
 using FewShot.Access.Storage;
+using System.Collections.Concurrent;
 using StackExchange.Redis;
 
 namespace FewShot.Access.Limits;
@@ -20,11 +21,14 @@ public sealed class RedisAdmission : IAsyncDisposable
     readonly IAccessStore store;
     readonly AccessOptions options;
     readonly long? globalTokens, globalMicros;
+    /// <summary>This instance's requests that hold a reservation, renewed while they run (and put back should Redis lose them).</summary>
+    readonly ConcurrentDictionary<string, Grant> live = new();
+    /// <summary>Settlements made while Redis was away, in order, and the one pass at a time that makes them once it is back.</summary>
+    readonly ConcurrentQueue<Settlement> deferred = new();
+    readonly SemaphoreSlim catchingUp = new(1, 1);
+    readonly Timer catchUp;
 
     public TimeSpan LeaseTime => options.LeaseTime;
-
-    /// <summary>This instance's requests that hold a reservation, renewed while they run (and put back should Redis lose them).</summary>
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, Grant> live = new();
 
     RedisAdmission(ConnectionMultiplexer redis, IAccessStore store, AccessOptions options, long? globalMicros)
     {
@@ -37,8 +41,6 @@ public sealed class RedisAdmission : IAsyncDisposable
         try { if (redis.IsConnected) redis.GetDatabase().StringSet(Epoch, 0, when: When.NotExists); }
         catch (Exception e) when (IsUnavailable(e)) { }
     }
-
-    readonly Timer catchUp;
 
     /// <summary>Back from an outage: running requests' reservations put back, then the settlements that waited, in order.</summary>
     async Task CatchUpAsync()
@@ -234,9 +236,6 @@ public sealed class RedisAdmission : IAsyncDisposable
     }
 
     sealed record Settlement(Grant Grant, long Charged, long ChargedMicros, Action? Settled);
-
-    readonly System.Collections.Concurrent.ConcurrentQueue<Settlement> deferred = new();
-    readonly SemaphoreSlim catchingUp = new(1, 1);
 
     /// <summary>Settlements that waited for Redis, in order; stops at the first that still cannot reach it.</summary>
     async Task SettleDeferredAsync()
