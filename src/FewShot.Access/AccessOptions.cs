@@ -30,6 +30,10 @@ public sealed class AccessOptions
     /// <see cref="DatabasePath"/>. Keep it on a disk that survives restarts: rows wait there while the store is away.</summary>
     public string? Outbox { get; set; }
 
+    /// <summary>How the outbox commits: "full" (the default: on disk before the request settles, so that it survives a power
+    /// cut) or "normal" (survives the process being killed, not the machine going down; no fsync per commit).</summary>
+    [RegularExpression("^(full|normal)$", ErrorMessage = "Access:OutboxSync must be full or normal")] public string OutboxSync { get; set; } = "full";
+
     /// <summary>The outbox file: <see cref="Outbox"/>, or outbox.db in <see cref="DatabasePath"/>'s folder.</summary>
     public string OutboxPath() => Outbox ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(DatabasePath)) ?? ".", "outbox.db");
 

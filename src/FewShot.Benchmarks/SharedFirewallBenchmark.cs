@@ -28,14 +28,16 @@ public sealed record SharedFirewallReport(OverheadResult Overhead, int Instances
 /// </summary>
 public static class SharedFirewallBenchmark
 {
+    /// <param name="outboxSync">Access:OutboxSync of every instance: "full" (fsync per commit) or "normal".</param>
     public static async Task<SharedFirewallReport> RunAsync(string store, string limits, int overheadRequests = 2000, TimeSpan? duration = null,
-        int concurrency = 64, IProgress<string>? progress = null)
+        int concurrency = 64, IProgress<string>? progress = null, string outboxSync = "full")
     {
         var loadBefore = LoadAverage();
         void Shared(AccessOptions o)
         {
             o.Store = store;
             o.Limits = limits;
+            o.OutboxSync = outboxSync;
             o.GlobalDailyBudgetTokens = KeyLimits.MaxBudget;
         }
         progress?.Report($"overhead: {overheadRequests} gated and {overheadRequests} ungated no-op requests, one at a time");

@@ -13,9 +13,9 @@ namespace FewShot.Access.Budgets;
 /// shared store (PostgreSQL) through <see cref="UsageOutbox"/>, a local file first, so that no row is lost while it is away.
 /// </summary>
 public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, long? globalDailyBudgetMicros = null, ILogger? log = null,
-    string? outboxPath = null) : IAsyncDisposable
+    string? outboxPath = null, string outboxSync = "full") : IAsyncDisposable
 {
-    readonly IUsageSink writer = outboxPath is null ? new UsageWriter(store, log) : new UsageOutbox(outboxPath, store, log);
+    readonly IUsageSink writer = outboxPath is null ? new UsageWriter(store, log) : new UsageOutbox(outboxPath, store, log, outboxSync);
 
     public const string GlobalAccount = "*global*";
 

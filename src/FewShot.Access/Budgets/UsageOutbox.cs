@@ -27,7 +27,7 @@ interface IUsageSink : IAsyncDisposable
 
 /// <summary>
 /// The ledger's outbox on one instance, for a shared store (PostgreSQL): a settled request's row is first committed to a
-/// local SQLite file (WAL, synchronous=FULL, many rows per commit), then copied to the store, where its request id is
+/// local SQLite file (WAL, synchronous=FULL unless Access:OutboxSync says normal, many rows per commit), then copied to the store, where its request id is
 /// unique (a copy repeated after a crash is skipped there), then deleted here. While the store is away rows wait in the
 /// file, across restarts, and are copied when it returns: a crash between any two steps neither loses a row nor counts it twice.
 /// </summary>
@@ -51,8 +51,13 @@ sealed class UsageOutbox : IUsageSink
 
     public string Path { get; }
 
-    public UsageOutbox(string path, IAccessStore store, ILogger? log = null)
+    readonly string synchronous;
+
+    /// <param name="sync">"full": each commit is on disk (fsync) before the request's settlement goes on; "normal": the
+    /// commit survives this process dying (it is in the operating system's hands), not the machine.</param>
+    public UsageOutbox(string path, IAccessStore store, ILogger? log = null, string sync = "full")
     {
+        synchronous = sync == "normal" ? "NORMAL" : "FULL";
         Path = System.IO.Path.GetFullPath(path);
         this.store = store;
         this.log = log ?? NullLogger.Instance;
@@ -95,7 +100,7 @@ sealed class UsageOutbox : IUsageSink
     {
         var connection = new SqliteConnection(connectionString);
         connection.Open();
-        Execute(connection, "PRAGMA synchronous = FULL;");  // each commit is on disk before the request's settlement goes on
+        Execute(connection, $"PRAGMA synchronous = {synchronous};");
         return connection;
     }
 

@@ -30,7 +30,7 @@ public sealed class AccessRuntime : IAsyncDisposable
         Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
         Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens,
             options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log,
-            store is PostgresAccessStore ? options.OutboxPath() : null);
+            store is PostgresAccessStore ? options.OutboxPath() : null, options.OutboxSync);
         Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
         if (LimitsLocation.Parse(options.Limits) is { Redis: not null } redis)
             Shared = RedisAdmission.Connect(redis, store, options, Budgets.GlobalDailyBudgetMicros);

@@ -96,7 +96,7 @@ public sealed class LedgerOutboxTests(PostgresServer postgres) : IClassFixture<P
                 """;
             insert.ExecuteNonQuery();
         }
-        await using (var restarted = new BudgetLedger(store, TimeProvider.System, null, outboxPath: outbox))
+        await using (var restarted = new BudgetLedger(store, TimeProvider.System, null, outboxPath: outbox, outboxSync: "normal"))
             await restarted.FlushAsync();
         Assert.Equal(0, Waiting(outbox));
         Assert.Equal(7, await store.SumUsageAsync(null, DateTimeOffset.UnixEpoch));

@@ -19,10 +19,11 @@ public sealed class FirewallBenchCommand : CliCommand
     readonly Option<int> requests = new("--requests") { Description = "With --store: gated and ungated requests for the overhead", DefaultValueFactory = _ => 2000 };
     readonly Option<double> seconds = new("--seconds") { Description = "With --store: how long the three-instance throughput runs", DefaultValueFactory = _ => 5 };
     readonly Option<int> clients = new("--clients") { Description = "With --store: concurrent clients for the throughput", DefaultValueFactory = _ => 64 };
+    readonly Option<string> outboxSync = new("--outbox-sync") { Description = "With --store: the instances' Access:OutboxSync, full (fsync per commit) or normal", DefaultValueFactory = _ => "full" };
 
     public FirewallBenchCommand() : base("firewall", "Simulate key floods, budget races and measure the access checks' overhead")
     {
-        foreach (var o in new Option[] { store, limits, requests, seconds, clients }) Options.Add(o);
+        foreach (var o in new Option[] { store, limits, requests, seconds, clients, outboxSync }) Options.Add(o);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -41,12 +42,16 @@ public sealed class FirewallBenchCommand : CliCommand
         if (LimitsLocation.Parse(limitsValue, "--limits").Redis is null) throw new ArgumentException("--limits: the shared benchmark needs redis://HOST:PORT[/DB]");
         var (count, length, concurrency) = (parse.GetValue(requests), parse.GetValue(seconds), parse.GetValue(clients));
         if (count <= 0 || length <= 0 || concurrency <= 0) throw new ArgumentException("--requests, --seconds and --clients must be positive");
-        var report = await SharedFirewallBenchmark.RunAsync(storeValue, limitsValue, count, TimeSpan.FromSeconds(length), concurrency, new Progress<string>(context.Info));
+        var sync = parse.GetValue(outboxSync)!;
+        if (sync is not ("full" or "normal")) throw new ArgumentException($"--outbox-sync: '{sync}' is neither full nor normal");
+        var report = await SharedFirewallBenchmark.RunAsync(storeValue, limitsValue, count, TimeSpan.FromSeconds(length), concurrency,
+            new Progress<string>(context.Info), sync);
         var o = report.Overhead;
         return Verdicts(context, report.Checks().ToList(), new JsonObject
         {
             ["benchmark"] = "firewall_shared",
             ["store"] = location.Describe(),
+            ["outbox_sync"] = sync,
             ["admission_p50_ms"] = Math.Round(o.P50OverheadMs, 3),
             ["admission_p99_ms"] = Math.Round(o.P99OverheadMs, 3),
             ["server_gated_p50_ms"] = Math.Round(o.ServerGated.P50, 3),
