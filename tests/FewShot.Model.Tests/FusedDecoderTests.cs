@@ -172,6 +172,28 @@ public sealed class FusedDecoderTests
         fused.Weights.Dispose();
     }
 
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.Q8_0)]
+    public void SevenRowsInOnePassOverTheWeightsEqualEachRowAlone(WeightFormat format)
+    {
+        // Seven rows take the 8-wide kernels (inputs 5-7 of a block), one row the single-dot path.
+        using var model = Architecture("dense");
+        using var fused = new FusedDecoder(DecodeWeights.From(model, format), threads: 2);
+        int[][] prompts = [.. Enumerable.Range(0, 7).Select(r => Enumerable.Range(0, 3 + 2 * r).Select(i => (i * 7 + r) % 61).ToArray())];
+        int[] next = [.. Enumerable.Range(0, 7).Select(r => 10 + r)];
+        using var together = fused.NewCache(7, 64);
+        for (var r = 0; r < prompts.Length; r++) fused.Prefill(together, r, prompts[r]);
+        var batched = fused.Step(together, next);
+        for (var r = 0; r < prompts.Length; r++)
+        {
+            using var alone = fused.NewCache(1, 64);
+            fused.Prefill(alone, 0, prompts[r]);
+            Assert.True(Worst(fused.Step(alone, [next[r]]), batched[(r * 61)..((r + 1) * 61)]) < 1e-4, $"row {r}");
+        }
+        fused.Weights.Dispose();
+    }
+
     [Fact]
     public void GeneratorThroughEitherDecoderGivesTheSameGreedyText()
     {

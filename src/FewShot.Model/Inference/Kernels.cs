@@ -17,8 +17,11 @@ public static unsafe class Kernels
     /// <summary>False forces the scalar paths (tests compare them with the vector paths).</summary>
     public static bool UseVectors { get; set; } = Avx512F.IsSupported;
 
-    /// <summary>The largest number of input vectors one pass over a weight row serves (accumulators kept in registers).</summary>
-    const int InputBlock = 4;
+    /// <summary>
+    /// The largest number of input vectors one pass over a weight row serves (accumulators kept in registers: 8 of the
+    /// 32 vector registers), so that the server's 8-stream step streams each weight once.
+    /// </summary>
+    const int InputBlock = 8;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* a, float* b, int n)
@@ -86,7 +89,7 @@ public static unsafe class Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Store(float* at, float value, bool accumulate) => *at = accumulate ? *at + value : value;
 
-    // sums[t] = row . x[t] for t < n (n <= 4): the row is loaded once per 16 floats for all n inputs.
+    // sums[t] = row . x[t] for t < n (n <= 8): the row is loaded once per 16 floats for all n inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void DotMany(float* row, float* x, int inDim, int n, Span<float> sums)
     {
@@ -94,25 +97,54 @@ public static unsafe class Kernels
         sums.Clear();
         if (UseVectors && inDim >= 16)
         {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            var x1 = x + (n > 1 ? inDim : 0);
-            var x2 = x + (n > 2 ? 2L * inDim : 0);
-            var x3 = x + (n > 3 ? 3L * inDim : 0);
-            for (; i + 16 <= inDim; i += 16)
+            // Inputs past n alias input 0: their sums are computed and dropped (no branch in the loop).
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            float* Input(int t) => x + (t < n ? (long)t * inDim : 0);
+            float* x1 = Input(1), x2 = Input(2), x3 = Input(3);
+            if (n <= 4)
+                for (; i + 16 <= inDim; i += 16)
+                {
+                    var r = Vector512.Load(row + i);
+                    s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
+                    s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
+                    s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
+                    s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
+                }
+            else
             {
-                var r = Vector512.Load(row + i);
-                s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
-                s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
-                s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
-                s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
+                float* x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
+                for (; i + 16 <= inDim; i += 16)
+                {
+                    var r = Vector512.Load(row + i);
+                    s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
+                    s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
+                    s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
+                    s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
+                    s4 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x4 + i), s4);
+                    s5 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x5 + i), s5);
+                    s6 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x6 + i), s6);
+                    s7 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x7 + i), s7);
+                }
             }
-            sums[0] = Vector512.Sum(s0);
-            if (n > 1) sums[1] = Vector512.Sum(s1);
-            if (n > 2) sums[2] = Vector512.Sum(s2);
-            if (n > 3) sums[3] = Vector512.Sum(s3);
+            Reduce(n, sums, s0, s1, s2, s3, s4, s5, s6, s7);
         }
         for (; i < inDim; i++)
             for (var t = 0; t < n; t++) sums[t] += row[i] * x[(long)t * inDim + i];
+    }
+
+    // sums[t] = the total of accumulator t, for t < n.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Reduce(int n, Span<float> sums, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
+        Vector512<float> s4, Vector512<float> s5, Vector512<float> s6, Vector512<float> s7)
+    {
+        sums[0] = Vector512.Sum(s0);
+        if (n > 1) sums[1] = Vector512.Sum(s1);
+        if (n > 2) sums[2] = Vector512.Sum(s2);
+        if (n > 3) sums[3] = Vector512.Sum(s3);
+        if (n > 4) sums[4] = Vector512.Sum(s4);
+        if (n > 5) sums[5] = Vector512.Sum(s5);
+        if (n > 6) sums[6] = Vector512.Sum(s6);
+        if (n > 7) sums[7] = Vector512.Sum(s7);
     }
 
     /// <summary>
@@ -145,10 +177,10 @@ public static unsafe class Kernels
         sums.Clear();
         if (UseVectors)
         {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            var x1 = x + (n > 1 ? inDim : 0);
-            var x2 = x + (n > 2 ? 2L * inDim : 0);
-            var x3 = x + (n > 3 ? 3L * inDim : 0);
+            // Inputs past n alias input 0: their sums are computed and dropped (no branch in the loop).
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+            float* Input(int t) => x + (t < n ? (long)t * inDim : 0);
+            float* x1 = Input(1), x2 = Input(2), x3 = Input(3), x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
             for (var k = 0; k < blocks; k++)
             {
                 var i = k * Q8Block;
@@ -161,11 +193,13 @@ public static unsafe class Kernels
                 s1 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x1 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x1 + i), s1));
                 s2 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x2 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x2 + i), s2));
                 s3 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x3 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x3 + i), s3));
+                if (n <= 4) continue;
+                s4 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x4 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x4 + i), s4));
+                s5 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x5 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x5 + i), s5));
+                s6 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x6 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x6 + i), s6));
+                s7 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x7 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x7 + i), s7));
             }
-            sums[0] = Vector512.Sum(s0);
-            if (n > 1) sums[1] = Vector512.Sum(s1);
-            if (n > 2) sums[2] = Vector512.Sum(s2);
-            if (n > 3) sums[3] = Vector512.Sum(s3);
+            Reduce(n, sums, s0, s1, s2, s3, s4, s5, s6, s7);
             return;
         }
         for (var k = 0; k < blocks; k++)
