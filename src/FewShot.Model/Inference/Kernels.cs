@@ -100,31 +100,20 @@ public static unsafe class Kernels
             // Inputs past n alias input 0: their sums are computed and dropped (no branch in the loop).
             Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
             float* Input(int t) => x + (t < n ? (long)t * inDim : 0);
-            float* x1 = Input(1), x2 = Input(2), x3 = Input(3);
-            if (n <= 4)
-                for (; i + 16 <= inDim; i += 16)
-                {
-                    var r = Vector512.Load(row + i);
-                    s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
-                    s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
-                    s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
-                    s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
-                }
-            else
+            float* x1 = Input(1), x2 = Input(2), x3 = Input(3), x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
+            var wide = n > 4;
+            for (; i + 16 <= inDim; i += 16)
             {
-                float* x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
-                for (; i + 16 <= inDim; i += 16)
-                {
-                    var r = Vector512.Load(row + i);
-                    s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
-                    s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
-                    s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
-                    s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
-                    s4 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x4 + i), s4);
-                    s5 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x5 + i), s5);
-                    s6 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x6 + i), s6);
-                    s7 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x7 + i), s7);
-                }
+                var r = Vector512.Load(row + i);
+                s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
+                s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
+                s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
+                s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
+                if (!wide) continue;
+                s4 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x4 + i), s4);
+                s5 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x5 + i), s5);
+                s6 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x6 + i), s6);
+                s7 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x7 + i), s7);
             }
             Reduce(n, sums, s0, s1, s2, s3, s4, s5, s6, s7);
         }
