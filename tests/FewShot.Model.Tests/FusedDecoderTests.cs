@@ -195,6 +195,37 @@ public sealed class FusedDecoderTests
     }
 
     [Fact]
+    public void ASecondThreadDecodingAtTheSameTimeIsRefusedNotCorrupted()
+    {
+        using var model = Architecture("dense");
+        using var fused = new FusedDecoder(DecodeWeights.From(model, WeightFormat.F32), threads: 1);
+        var prompt = Enumerable.Range(0, 150).Select(i => i % 61).ToArray();
+        var refused = 0;
+        var other = new List<Exception>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        // Two threads decode with one decoder until one of them has been turned away (they overlap within milliseconds).
+        void Decode()
+        {
+            while (Volatile.Read(ref refused) == 0 && DateTime.UtcNow < deadline)
+            {
+                using var cache = fused.NewCache(1, 160);
+                try { fused.Prefill(cache, 0, prompt); }
+                catch (InvalidOperationException e) when (e.Message.Contains("not thread-safe")) { Interlocked.Increment(ref refused); }
+                catch (Exception e) { lock (other) other.Add(e); return; }
+            }
+        }
+        var threads = new[] { new Thread(Decode), new Thread(Decode) };
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        Assert.Empty(other);
+        Assert.True(refused > 0, "the two threads never overlapped");
+        // After the refusal the decoder still works for its one thread.
+        using var after = fused.NewCache(1, 160);
+        Assert.Equal(61, fused.Prefill(after, 0, [1, 2, 3]).Length);
+        fused.Weights.Dispose();
+    }
+
+    [Fact]
     public void GeneratorThroughEitherDecoderGivesTheSameGreedyText()
     {
         using var model = Architecture("fixed-heads");
