@@ -31,7 +31,13 @@ public static class AccessHosting
         services.AddSingleton<IValidateOptions<AccessOptions>, LocationValidation>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AccessOptions>>().Value);
         services.TryAddSingleton<IAccessStore>(sp => StoreLocation.From(sp.GetRequiredService<AccessOptions>()).Open());
-        services.AddSingleton(sp => new AccessRuntime(sp.GetRequiredService<AccessOptions>(), sp.GetRequiredService<IAccessStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FewShot.Access")));
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<AccessOptions>();
+            // A Redis that cannot run the admission scripts is refused before the store is opened (nothing written).
+            if (Limits.LimitsLocation.Parse(options.Limits) is { Redis: not null } redis) Limits.RedisAdmission.CheckScripting(redis);
+            return new AccessRuntime(options, sp.GetRequiredService<IAccessStore>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("FewShot.Access"));
+        });
         services.AddSingleton(sp => sp.GetRequiredService<AccessRuntime>().Metrics);
         services.AddSingleton<FewShot.Serving.Observability.IMetricsSource>(sp => sp.GetRequiredService<AccessMetrics>());
         services.Replace(ServiceDescriptor.Singleton<IGenerationGate, AccessGate>());

@@ -26,6 +26,17 @@ public sealed class AccessOptions
     /// <summary>What requests get while Redis is unreachable: "closed" (503 with Retry-After) or "open" (this instance's own limits).</summary>
     [RegularExpression("^(closed|open)$", ErrorMessage = "Access:LimitsFail must be closed or open")] public string LimitsFail { get; set; } = "closed";
 
+    /// <summary>This instance's outbox for usage rows on their way to a shared store (PostgreSQL); null: outbox.db beside
+    /// <see cref="DatabasePath"/>. Keep it on a disk that survives restarts: rows wait there while the store is away.</summary>
+    public string? Outbox { get; set; }
+
+    /// <summary>How the outbox commits: "full" (the default: on disk before the request settles, so that it survives a power
+    /// cut) or "normal" (survives the process being killed, not the machine going down; no fsync per commit).</summary>
+    [RegularExpression("^(full|normal)$", ErrorMessage = "Access:OutboxSync must be full or normal")] public string OutboxSync { get; set; } = "full";
+
+    /// <summary>The outbox file: <see cref="Outbox"/>, or outbox.db in <see cref="DatabasePath"/>'s folder.</summary>
+    public string OutboxPath() => Outbox ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(DatabasePath)) ?? ".", "outbox.db");
+
     /// <summary>How long a reservation in Redis lives unless the request renews it (it does, at a third of this, while it runs).</summary>
     public TimeSpan LeaseTime { get; set; } = TimeSpan.FromSeconds(30);
 

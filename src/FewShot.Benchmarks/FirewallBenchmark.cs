@@ -81,7 +81,7 @@ public static class FirewallBenchmark
         return new FirewallReport(flood, key, global, overhead);
     }
 
-    static Action<AccessOptions> Options(string folder, Action<AccessOptions>? change = null) => options =>
+    internal static Action<AccessOptions> Options(string folder, Action<AccessOptions>? change = null) => options =>
     {
         options.DatabasePath = Path.Combine(folder, "access.db");
         options.TrustedProxies = ["127.0.0.1/32", "::1/128"];
@@ -91,7 +91,7 @@ public static class FirewallBenchmark
         change?.Invoke(options);
     };
 
-    static HttpClient Client(Uri baseAddress, string? key, string ip)
+    internal static HttpClient Client(Uri baseAddress, string? key, string ip)
     {
         var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, UseProxy = false }) { BaseAddress = baseAddress };
         if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
@@ -99,10 +99,10 @@ public static class FirewallBenchmark
         return client;
     }
 
-    static StringContent Chat(int maxTokens, string prompt = "say something short") => new(
+    internal static StringContent Chat(int maxTokens, string prompt = "say something short") => new(
         $$"""{"model":"fewshot","messages":[{"role":"user","content":"{{prompt}}"}],"max_tokens":{{maxTokens}}}""", Encoding.UTF8, "application/json");
 
-    static string TempFolder() => Directory.CreateTempSubdirectory("fewshot-firewall-").FullName;
+    internal static string TempFolder() => Directory.CreateTempSubdirectory("fewshot-firewall-").FullName;
 
     /// <summary>
     /// The flood: 10,000 requests with random well-formed keys (valid checksums, so each one costs a hash and a database
@@ -272,12 +272,13 @@ public static class FirewallBenchmark
     }
 
     /// <summary>Alternates the gated and the ungated no-op request, one at a time, and compares their latency percentiles.</summary>
-    public static async Task<OverheadResult> OverheadAsync(int requests = 3000, IProgress<int>? progress = null)
+    /// <param name="change">Settings of the server, e.g. a shared store and limits (<see cref="SharedFirewallBenchmark"/>).</param>
+    public static async Task<OverheadResult> OverheadAsync(int requests = 3000, IProgress<int>? progress = null, Action<AccessOptions>? change = null)
     {
         var folder = TempFolder();
         try
         {
-            await using var server = await SimulatedServer.StartAsync(Options(folder), TimeSpan.Zero);
+            await using var server = await SimulatedServer.StartAsync(Options(folder, change), TimeSpan.Zero);
             var key = (await server.Access.Keys.IssueAsync(new KeySpec("overhead", null, [], [],
                 new KeyLimits(BudgetTokens: 1_000_000_000, RequestsPerMinute: 1_000_000, TokensPerMinute: 10_000_000)), "bench")).Key;
             using var client = Client(server.BaseAddress, key, Legitimate);
@@ -302,7 +303,7 @@ public static class FirewallBenchmark
         finally { TryDelete(folder); }
     }
 
-    static void TryDelete(string folder)
+    internal static void TryDelete(string folder)
     {
         try { Directory.Delete(folder, recursive: true); }
         catch (IOException) { }

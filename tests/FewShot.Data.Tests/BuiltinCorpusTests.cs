@@ -75,18 +75,18 @@ public class BuiltinCorpusTests
         var folder = Path.GetDirectoryName(MixtureSpec.Builtin(TestPaths.BuiltinCache).Sources[0].Paths[0])!;
         var documents = File.ReadLines(Path.Combine(folder, "wordlists.jsonl"))
             .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!.Split('\n')).ToList();
-        Assert.Equal(600 * SyntheticTasks.WordLists.Count, documents.Count);
+        Assert.Equal(1500 * SyntheticTasks.WordLists.Count, documents.Count);
         var first = documents[0];                                                                   // WL-first, with the description
-        Assert.Equal(BuiltinCorpus.ExamplesPerDocument + 1, first.Length);
+        Assert.Equal(2 * BuiltinCorpus.ExamplesPerDocument + 1, first.Length);
         Assert.Equal(WordListRuleTask.GenericDescription, first[0]);
-        Assert.All(first.Skip(1), l => Assert.Matches(@"^(?<first>[a-z]{5,7})( [a-z]{5,7}){2,4} -> \k<first>$", l));
+        Assert.All(first.Skip(1).Chunk(2), e => Assert.Matches(@"^Q: (?<first>[a-z]{5,7})( [a-z]{5,7}){2,4}\nA: \k<first>$", string.Join('\n', e)));
         var undescribed = documents[SyntheticTasks.WordLists.Count];                               // the second round: no description
-        Assert.Equal(BuiltinCorpus.ExamplesPerDocument, undescribed.Length);
-        Assert.All(undescribed, l => Assert.Matches(@"^[a-z]{5,7}( [a-z]{5,7}){2,4} -> [a-z]{5,7}( [a-z]{5,7})*$", l));
+        Assert.Equal(2 * BuiltinCorpus.ExamplesPerDocument, undescribed.Length);
+        Assert.All(undescribed.Chunk(2), e => Assert.Matches(@"^Q:( [a-z]{5,7}){3,5}\nA:( [a-z]{5,7})+$", string.Join('\n', e)));
 
         // The evaluation draws its test lists with seed 2 (its task files); the corpus's seeds are others, so no
         // test line is a training line.
-        var training = documents.SelectMany(d => d).ToHashSet();
+        var training = documents.SelectMany(d => d.SkipWhile(l => l == WordListRuleTask.GenericDescription).Chunk(2).Select(e => string.Join('\n', e))).ToHashSet();
         foreach (var task in SyntheticTasks.WordLists)
             Assert.DoesNotContain(task.Generate(task.DefaultCount, seed: 2), e => training.Contains(e.Text));
     }

@@ -5,10 +5,13 @@ namespace FewShot.Gateway.Tests;
 /// <summary>Upstream settings a user gets wrong: `fewshot serve` says so in one line naming the setting and exits 2.</summary>
 public sealed class BadInputTests
 {
-    static async Task<(int Exit, string Stderr)> ServeAsync(params string[] args)
+    static Task<(int Exit, string Stderr)> ServeAsync(params string[] args) => RunServeAsync(["--open", .. args]);
+
+    /// <summary>`fewshot serve` with these arguments to its exit (it is expected to refuse them).</summary>
+    internal static async Task<(int Exit, string Stderr)> RunServeAsync(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--open", "--urls", $"http://127.0.0.1:{UpstreamProcess.FreePort()}" }
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--urls", $"http://127.0.0.1:{UpstreamProcess.FreePort()}" }
                      .Concat(args))
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
@@ -24,7 +27,7 @@ public sealed class BadInputTests
         return (process.ExitCode, (await stderr).Trim());
     }
 
-    static void OneLineNaming((int Exit, string Stderr) result, string name)
+    internal static void OneLineNaming((int Exit, string Stderr) result, string name)
     {
         Assert.Equal(2, result.Exit);
         Assert.Contains(name, result.Stderr);

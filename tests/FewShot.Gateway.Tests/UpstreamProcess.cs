@@ -39,7 +39,10 @@ public sealed class UpstreamProcess : IAsyncDisposable
     }
 
     /// <summary>`fewshot serve --open` with these arguments on a free loopback port, once /healthz answers 200.</summary>
-    public static async Task<UpstreamProcess> ServeAsync(TempFolder folder, params string[] args)
+    public static Task<UpstreamProcess> ServeAsync(TempFolder folder, params string[] args) => ServeAsync(folder, null, ["--open", .. args]);
+
+    /// <summary>`fewshot serve` with these arguments and FEWSHOT_* settings (e.g. "Access:Store") on a free loopback port, once /healthz answers 200.</summary>
+    public static async Task<UpstreamProcess> ServeAsync(TempFolder folder, IReadOnlyDictionary<string, string>? settings, string[] args)
     {
         var port = FreePort();
         var start = new ProcessStartInfo("dotnet")
@@ -48,19 +51,21 @@ public sealed class UpstreamProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--open", "--threads", "1", "--urls", $"http://127.0.0.1:{port}" }
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "serve", "--threads", "1", "--urls", $"http://127.0.0.1:{port}" }
                      .Concat(args))
             start.ArgumentList.Add(arg);
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>()) start.Environment["FEWSHOT_" + name.Replace(":", "__")] = value;
         var process = Process.Start(start)!;
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null && errors.Count < 50) errors.Enqueue(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var upstream = new UpstreamProcess(process, folder, new Uri($"http://127.0.0.1:{port}/"));
         using var http = new HttpClient { BaseAddress = upstream.BaseUrl, Timeout = TimeSpan.FromSeconds(2) };
         for (var i = 0; i < 240; i++) // 60 s
         {
-            if (process.HasExited) throw new InvalidOperationException($"fewshot serve exited with {process.ExitCode}");
+            if (process.HasExited) throw new InvalidOperationException($"fewshot serve exited with {process.ExitCode}: {string.Join('\n', errors)}");
             try
             {
                 if ((await http.GetAsync("healthz")).StatusCode == HttpStatusCode.OK) return upstream;
@@ -79,6 +84,13 @@ public sealed class UpstreamProcess : IAsyncDisposable
         var port = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
         return port;
+    }
+
+    /// <summary>kill -9: the process dies at once, with whatever it had in flight.</summary>
+    public async Task KillAsync()
+    {
+        process.Kill();
+        await process.WaitForExitAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -32,10 +32,13 @@ public sealed class UsageCommandTests(UpstreamFixture fixture)
         Assert.Single((await UsageAsync(gateway.DatabasePath, "--by", "key")).GetProperty("data").EnumerateArray());
     }
 
-    static async Task<JsonElement> UsageAsync(string database, params string[] args)
+    static Task<JsonElement> UsageAsync(string database, params string[] args) => RunJsonAsync(["usage", "--db", database, "--json", .. args]);
+
+    /// <summary>A fewshot command in its own process that must succeed; the one JSON object it printed.</summary>
+    internal static async Task<JsonElement> RunJsonAsync(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll"), "usage", "--db", database, "--json" }.Concat(args))
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "fewshot.dll") }.Concat(args))
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

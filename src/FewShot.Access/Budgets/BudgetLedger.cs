@@ -9,12 +9,13 @@ namespace FewShot.Access.Budgets;
 /// service's daily balance. An account is loaded once from the store's usage sums when its period is first touched; from
 /// then on this process is the only writer of that account, so "used + reserved + this request &lt;= budget" under one
 /// lock can never overspend, however many requests arrive at once. Charged usage is also written to the store (for
-/// restarts and reports) by <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write.
+/// restarts and reports) by <see cref="UsageWriter"/>, behind the requests, so no request waits for a disk write; with a
+/// shared store (PostgreSQL) through <see cref="UsageOutbox"/>, a local file first, so that no row is lost while it is away.
 /// </summary>
-public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, long? globalDailyBudgetMicros = null, ILogger? log = null)
-    : IAsyncDisposable
+public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? globalDailyBudget, long? globalDailyBudgetMicros = null, ILogger? log = null,
+    string? outboxPath = null, string outboxSync = "full") : IAsyncDisposable
 {
-    readonly UsageWriter writer = new(store, log);
+    readonly IUsageSink writer = outboxPath is null ? new UsageWriter(store, log) : new UsageOutbox(outboxPath, store, log, outboxSync);
 
     public const string GlobalAccount = "*global*";
 
@@ -117,8 +118,17 @@ public sealed class BudgetLedger(IAccessStore store, TimeProvider time, long? gl
         if (usage is not null && (usage.Total > 0 || usage.CostMicros > 0)) writer.Enqueue(usage);
     }
 
-    /// <summary>Writes a charge made elsewhere (the shared admission in Redis) to the store, behind the request like every charge.</summary>
-    public void Record(UsageRecord usage) => writer.Enqueue(usage);
+    /// <summary>
+    /// Writes a charge made elsewhere (the shared admission in Redis); returns once it is durable on this instance (the
+    /// outbox). A held row waits there until <see cref="Release"/> (after its charge reached Redis).
+    /// </summary>
+    public Task RecordAsync(UsageRecord usage, bool held = false) => writer.WriteAsync(usage, held);
+
+    /// <summary>Lets a held row go on to the store.</summary>
+    public void Release(string requestId) => writer.Release(requestId);
+
+    /// <summary>True while the outbox cannot reach the store (PostgreSQL away): new requests are refused, settlements wait in the outbox.</summary>
+    public bool StoreUnavailable => writer.StoreUnavailable;
 
     /// <summary>Waits until every charge so far is in the store.</summary>
     public Task FlushAsync() => writer.FlushAsync();

@@ -9,7 +9,7 @@ namespace FewShot.Access.Budgets;
 /// Writes usage rows to the store in batches on one background task. The budgets are enforced in memory, so the store only
 /// has to catch up; a crash loses at most the rows of the last moments (the budget then errs towards the client).
 /// </summary>
-sealed class UsageWriter : IAsyncDisposable
+sealed class UsageWriter : IUsageSink
 {
     readonly IAccessStore store;
     readonly ILogger log;
@@ -22,6 +22,16 @@ sealed class UsageWriter : IAsyncDisposable
         this.store = store;
         this.log = log ?? NullLogger.Instance;
         loop = Task.Run(RunAsync);
+    }
+
+    public bool StoreUnavailable => false;
+
+    public void Release(string requestId) { }
+
+    public Task WriteAsync(UsageRecord usage, bool held = false)
+    {
+        Enqueue(usage);
+        return Task.CompletedTask;
     }
 
     public void Enqueue(UsageRecord usage)

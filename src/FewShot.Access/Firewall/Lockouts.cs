@@ -34,6 +34,14 @@ public sealed class Lockouts(int threshold, TimeSpan window, TimeSpan first, dou
         }
     }
 
+    /// <summary>Locks the address out until <paramref name="until"/> (a lockout started elsewhere, e.g. by another instance through Redis).</summary>
+    public void Lock(string ip, DateTimeOffset until)
+    {
+        if (states.Count > 100_000) Prune();
+        var state = states.GetOrAdd(ip, _ => new State());
+        lock (state) if (until > state.LockedUntil) state.LockedUntil = until;
+    }
+
     /// <summary>Counts a failure; returns the lockout's end if this failure starts one.</summary>
     public DateTimeOffset? RecordFailure(string ip)
     {

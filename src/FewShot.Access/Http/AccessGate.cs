@@ -36,16 +36,22 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             return Reject("prompt_too_long", 400, ErrorTypes.InvalidRequest, "prompt_too_long",
                 $"The prompt has {request.PromptTokens} tokens; this key allows at most {promptCap}.");
 
+        if (access.Budgets.StoreUnavailable)
+        {
+            // PostgreSQL is away: nothing new is admitted; requests already running settle into the outbox.
+            access.Metrics.Reject("store_unavailable");
+            return new GateDecision.Rejected(AccessMiddleware.Unavailable("its ledger"));
+        }
         var worst = request.WorstCaseTokens;
         if (access.Shared is { } shared)
         {
             try { return await AdmitSharedAsync(shared, http, key, request); }
-            catch (Exception e) when (e is RedisException or TimeoutException && access.Options.LimitsFail != "open")
+            catch (Exception e) when (RedisAdmission.IsUnavailable(e) && access.Options.LimitsFail != "open")
             {
-                return Reject("limits_unavailable", 503, ErrorTypes.Server, "service_unavailable",
-                    "The service cannot check its limits right now; try again shortly.", new Dictionary<string, string> { ["Retry-After"] = "2" });
+                access.Metrics.Reject("limits_unavailable");
+                return new GateDecision.Rejected(AccessMiddleware.Unavailable("its limits"));
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (Exception e) when (RedisAdmission.IsUnavailable(e))
             {
                 access.Metrics.Reject("limits_unavailable_fail_open");  // counted, then admitted on this instance's own limits below
             }
@@ -74,12 +80,21 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         }, key.Id, slot, request.Model, request.Price));
     }
 
-    /// <summary>The same checks in one Redis script shared by every instance; the concurrency cap stays this instance's.</summary>
+    /// <summary>
+    /// The same checks in one Redis script shared by every instance, the concurrency cap included (a full cap refuses at
+    /// once rather than queueing); this instance's own limiter still queues what it runs itself.
+    /// </summary>
     async Task<GateDecision> AdmitSharedAsync(RedisAdmission shared, HttpContext http, KeyRecord key, GenerationRequestInfo request)
     {
         var headers = new Dictionary<string, string>();
         var worst = request.WorstCaseTokens;
         var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros);
+        if (refusal is { Kind: "busy" }) return Busy();
+        if (refusal is { Kind: "warming" })
+        {
+            access.Metrics.Reject("limits_warming_up");
+            return new GateDecision.Rejected(AccessMiddleware.Unavailable("its limits", refusal.Reset));
+        }
         if (refusal is { Kind: "requests" or "tokens" })
             return RateRefusal(headers, refusal.Kind, new LimitCheck(false, refusal.Limit, refusal.Remaining, refusal.Reset), worst)!;
         if (refusal is not null)
@@ -102,10 +117,13 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             // A server that reports more than the worst case it asked for is charged the worst case (the budget is a promise).
             usage = usage with { At = grant!.At, RequestId = grant.RequestId, PromptTokens = (int)Math.Min(usage.PromptTokens, grant.Tokens) };
             usage = usage with { CompletionTokens = (int)Math.Min(usage.CompletionTokens, grant.Tokens - usage.PromptTokens), CostMicros = Math.Min(usage.CostMicros, grant.Micros) };
-            // The ledger row first (it survives a Redis outage), then the charge in Redis that every instance's next admission sees.
-            if (usage.Total > 0 || usage.CostMicros > 0) access.Budgets.Record(usage);
-            try { await shared.SettleAsync(grant, usage.Total, usage.CostMicros); }
-            catch (Exception e) when (e is RedisException or TimeoutException) { access.Metrics.Reject("settle_deferred_to_lease_expiry"); }
+            // The ledger row first, durable in the outbox (it survives a Redis outage and a crash), then the charge in Redis
+            // that every instance's next admission sees (made when Redis is back, if it is away), and only then the row on
+            // to PostgreSQL: an account that Redis starts from the ledger meanwhile can neither miss the request nor count it twice.
+            var recorded = usage.Total > 0 || usage.CostMicros > 0;
+            if (recorded) await access.Budgets.RecordAsync(usage, held: true);
+            if (!await shared.SettleAsync(grant, usage.Total, usage.CostMicros, recorded ? () => access.Budgets.Release(grant.RequestId) : null))
+                access.Metrics.Reject("settle_deferred");
         }, key.Id, slot, request.Model, request.Price));
     }
 

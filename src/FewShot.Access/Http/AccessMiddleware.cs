@@ -2,6 +2,8 @@ using FewShot.Serving.Api;
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using FewShot.Access.Limits;
+using FewShot.Access.Storage;
 
 namespace FewShot.Access.Http;
 
@@ -26,37 +28,98 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
             await RejectAsync(http, "ip_denied", 403, ErrorTypes.AccessDenied, "ip_denied", $"Requests from {ipText} are not allowed.");
             return;
         }
-        if (access.Lockouts.IsLocked(ipText, out var until))
+        var path = http.Request.Path;
+        var isAdmin = path.StartsWithSegments(access.Options.AdminPath);
+        // CORS preflights carry no credentials and never reach a handler that generates or changes anything.
+        var keyed = !HttpMethods.IsOptions(http.Request.Method) && (isAdmin || access.Options.KeyPaths.Any(p => path.StartsWithSegments(p)));
+        var (lockedUntil, perIp) = keyed ? await CheckAddressAsync(ipText) : (Locked(ipText), null);
+        if (lockedUntil is { } until)
         {
             await RejectAsync(http, "ip_locked_out", 403, ErrorTypes.AccessDenied, "ip_locked_out",
                 $"Too many failed authentications from {ipText}; locked out until {until:yyyy-MM-dd HH:mm:ss} UTC.", RetryAfter(until));
             return;
         }
-
-        var path = http.Request.Path;
-        var isAdmin = path.StartsWithSegments(access.Options.AdminPath);
-        // CORS preflights carry no credentials and never reach a handler that generates or changes anything.
-        if (HttpMethods.IsOptions(http.Request.Method) || (!isAdmin && !access.Options.KeyPaths.Any(p => path.StartsWithSegments(p))))
+        if (!keyed)
         {
             await next(http);
             return;
         }
-
-        var perIp = access.Limits.CheckIp(ipText);
-        if (!perIp.Passed)
+        if (perIp is null)
         {
+            access.Metrics.Reject("limits_unavailable");
+            await Unavailable("its limits").WriteAsync(http);
+            return;
+        }
+        if (!perIp.Value.Passed)
+        {
+            var rate = perIp.Value;
             await RejectAsync(http, "ip_rate_limited", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
-                $"Rate limit reached for requests from {ipText}: {perIp.Limit} per minute. Try again in {Keys.Durations.Format(perIp.Reset)}.",
+                $"Rate limit reached for requests from {ipText}: {rate.Limit} per minute. Try again in {Keys.Durations.Format(rate.Reset)}.",
                 new Dictionary<string, string>
                 {
-                    ["Retry-After"] = Seconds(perIp.Reset),
-                    ["x-ratelimit-limit-requests"] = perIp.Limit.ToString(CultureInfo.InvariantCulture),
+                    ["Retry-After"] = Seconds(rate.Reset),
+                    ["x-ratelimit-limit-requests"] = rate.Limit.ToString(CultureInfo.InvariantCulture),
                     ["x-ratelimit-remaining-requests"] = "0",
-                    ["x-ratelimit-reset-requests"] = Keys.Durations.Format(perIp.Reset),
+                    ["x-ratelimit-reset-requests"] = Keys.Durations.Format(rate.Reset),
                 });
             return;
         }
 
+        try { await KeyedAsync(http, ipText, isAdmin); }
+        catch (Exception e) when (StoreErrors.IsUnavailable(e) && !http.Response.HasStarted)
+        {
+            // The store (PostgreSQL) is away: no key can be checked and nothing new is admitted; running requests settle into the outbox.
+            access.Metrics.Reject("store_unavailable");
+            await Unavailable("its keys").WriteAsync(http);
+        }
+    }
+
+    /// <summary>A 503 in the API's error format with Retry-After: something the checks need is unreachable for now.</summary>
+    internal static ApiException Unavailable(string what, TimeSpan? retry = null) => new(503, ErrorTypes.Server,
+        $"The service cannot check {what} right now; try again shortly.", null, "service_unavailable",
+        new Dictionary<string, string> { ["Retry-After"] = retry is { } r ? Seconds(r) : "2" });
+
+    /// <summary>
+    /// The address's lockout and its requests per minute: in Redis when the limits are shared (every instance sees the
+    /// same), else in this process. A null rate means Redis is unreachable and the operator chose to fail closed.
+    /// </summary>
+    async Task<(DateTimeOffset? LockedUntil, LimitCheck? Rate)> CheckAddressAsync(string ip)
+    {
+        if (access.Shared is { } shared)
+        {
+            try
+            {
+                var check = await shared.CheckAddressAsync(ip);
+                if (check.LockedUntil is { } until) access.Lockouts.Lock(ip, until);  // remembered here for the paths that need no key
+                return (check.LockedUntil, check.Rate);
+            }
+            catch (Exception e) when (RedisAdmission.IsUnavailable(e) && access.Options.LimitsFail != "open") { return (null, null); }
+            catch (Exception e) when (RedisAdmission.IsUnavailable(e)) { access.Metrics.Reject("limits_unavailable_fail_open"); }
+        }
+        return Locked(ip) is { } locked ? (locked, null) : (null, access.Limits.CheckIp(ip));
+    }
+
+    DateTimeOffset? Locked(string ip) => access.Lockouts.IsLocked(ip, out var until) ? until : null;
+
+    /// <summary>A failed authentication counted towards the address's lockout (in Redis when shared); the lockout's end if this one starts it.</summary>
+    async Task<DateTimeOffset?> RecordFailureAsync(string ip)
+    {
+        if (access.Shared is { } shared)
+        {
+            try
+            {
+                var until = await shared.RecordFailureAsync(ip);
+                if (until is { } u) access.Lockouts.Lock(ip, u);
+                return until;
+            }
+            catch (Exception e) when (RedisAdmission.IsUnavailable(e)) { }  // counted here instead
+        }
+        return access.Lockouts.RecordFailure(ip);
+    }
+
+    /// <summary>The body size, then the key (the admin key for the admin path), then the route.</summary>
+    async Task KeyedAsync(HttpContext http, string ipText, bool isAdmin)
+    {
         var maxBody = access.Options.MaxRequestBodyBytes;
         if (http.Request.ContentLength > maxBody)
         {
@@ -102,7 +165,7 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
     async Task FailAsync(HttpContext http, string ip, string auditEvent, string reason, string message, string? keyId, bool audit)
     {
         if (audit) await access.Keys.AuditAsync(auditEvent, keyId, ip, $"{http.Request.Method} {http.Request.Path}");
-        if (reason != "missing_key" && access.Lockouts.RecordFailure(ip) is { } lockedUntil)
+        if (reason != "missing_key" && await RecordFailureAsync(ip) is { } lockedUntil)
         {
             access.Metrics.Reject("lockout_started");
             await access.Keys.AuditAsync("ip_locked_out", null, ip, $"after {access.Lockouts.Threshold} failed authentications; until {lockedUntil:O}");

@@ -29,10 +29,11 @@ public sealed class AccessRuntime : IAsyncDisposable
         Store = store;
         Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
         Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens,
-            options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log);
+            options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log,
+            store is PostgresAccessStore ? options.OutboxPath() : null, options.OutboxSync);
         Limits = new RateLimits(options.IpRequestsPerMinute, options.MaxConcurrentGenerations, options.ConcurrencyQueue);
         if (LimitsLocation.Parse(options.Limits) is { Redis: not null } redis)
-            Shared = RedisAdmission.Connect(redis, store, options.Time, options.GlobalDailyBudgetTokens, Budgets.GlobalDailyBudgetMicros, options.LeaseTime);
+            Shared = RedisAdmission.Connect(redis, store, options, Budgets.GlobalDailyBudgetMicros);
         Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
         Allowed = new IpNetworkList(options.AllowedNetworks);
         Denied = new IpNetworkList(options.DeniedNetworks);

@@ -54,7 +54,13 @@ static class PostgresMigrations
                 $"Access:Store: the database's schema is at version {current}, newer than this fewshot knows ({Latest}); upgrade fewshot");
         for (var version = current + 1; version <= Latest; version++)
         {
-            Execute(connection, transaction, Steps[version - 1]);
+            try { Execute(connection, transaction, Steps[version - 1]); }
+            catch (PostgresException e) when (!StoreErrors.IsUnavailable(e))
+            {
+                // Tables that are not ours, or a schema changed by hand: nothing is applied (the transaction rolls back).
+                throw new InvalidDataException($"Access:Store: the database's schema is at version {current} and cannot be migrated to " +
+                    $"{Latest}: step {version} failed: {e.SqlState}: {e.MessageText}; nothing was changed");
+            }
             using var record = new NpgsqlCommand("INSERT INTO fewshot_schema(version) VALUES(@v)", connection, transaction);
             record.Parameters.AddWithValue("v", version);
             record.ExecuteNonQuery();

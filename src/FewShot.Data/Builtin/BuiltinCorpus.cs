@@ -15,7 +15,7 @@ namespace FewShot.Data.Builtin;
 /// </summary>
 public static class BuiltinCorpus
 {
-    public const int Version = 6;   // 4: the wordlists source; 5: without the evaluation's test lists; 6: GPT-3's released arithmetic layout
+    public const int Version = 8;   // 4: the wordlists source; 5: without the evaluation's test lists; 6: GPT-3's released arithmetic layout; 7: word lists as "Q: ...\nA: ..."; 8: 1,500 word-list documents per rule
     /// <summary>Namespaces (and their sub-namespaces) held out of pretraining: the OOD split of the evaluation issue.</summary>
     public static IReadOnlyList<string> HeldOutNamespaces => FewShot.Tasks.DotNetDocs.DotNetTypeDocs.HeldOutNamespaces;
     public const int Seed = 20200528;   // GPT-3's arXiv date
@@ -39,7 +39,7 @@ public static class BuiltinCorpus
                 Source("encyclopedia", 0.20), Source("xmldocs-raw", 0.20), Source("dialogues", 0.12),
                 Source("arithmetic", 0.16), Source("wordscramble", 0.12), Source("wordlists", 0.20),
             ],
-            Tokenizer = "bpe:8192",
+            Tokenizer = "bpe:2048",
             BaseDirectory = folder,
         };
     }
@@ -110,7 +110,7 @@ public static class BuiltinCorpus
         using (var scramble = new JsonLinesWriter(Path.Combine(folder, "wordscramble.jsonl")))
             foreach (var document in SyntheticDocuments.WordScrambles(documentsPerTask: 1000, Seed)) scramble.Write(document);
         using (var wordLists = new JsonLinesWriter(Path.Combine(folder, "wordlists.jsonl")))
-            foreach (var document in SyntheticDocuments.WordLists(documentsPerTask: 600, Seed)) wordLists.Write(document);
+            foreach (var document in SyntheticDocuments.WordLists(documentsPerTask: 1500, Seed)) wordLists.Write(document);
 
         var description = new
         {

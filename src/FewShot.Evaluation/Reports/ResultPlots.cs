@@ -89,6 +89,41 @@ public static class ResultPlots
         return path;
     }
 
-    static IEnumerable<MetricRow> Primary(ResultsFile.Contents run, TaskSummary task) =>
+    /// <summary>
+    /// The few/zero gap against size (the spread between Figure 1.3's curves): few-shot minus zero-shot accuracy of
+    /// each task (<see cref="InContextGain"/>), and their mean in bold, one point per results file.
+    /// </summary>
+    public static string GapAgainstSize(IReadOnlyList<ResultsFile.Contents> runs, string path)
+    {
+        var plot = new Plot();
+        var ordered = runs.OrderBy(r => r.Model.Parameters).ToArray();
+        var xs = ordered.Select(r => Math.Log10(r.Model.Parameters)).ToArray();
+        var gains = ordered.Select(r => InContextGain.Of(r).ToDictionary(g => g.Task)).ToArray();
+        var palette = new ScottPlot.Palettes.Category10();
+        var tasks = gains.SelectMany(g => g.Keys).Distinct().ToArray();
+        for (var t = 0; t < tasks.Length; t++)
+        {
+            var points = Enumerable.Range(0, ordered.Length).Where(i => gains[i].ContainsKey(tasks[t])).ToArray();
+            var line = plot.Add.Scatter(points.Select(i => xs[i]).ToArray(), points.Select(i => gains[i][tasks[t]].Gap).ToArray());
+            line.LegendText = tasks[t];
+            line.Color = palette.GetColor(t);
+            line.LineWidth = 1;
+        }
+        var withAny = Enumerable.Range(0, ordered.Length).Where(i => gains[i].Count > 0).ToArray();
+        var mean = plot.Add.Scatter(withAny.Select(i => xs[i]).ToArray(), withAny.Select(i => gains[i].Values.Average(g => g.Gap)).ToArray());
+        mean.LegendText = "mean over tasks";
+        mean.Color = Colors.Black;
+        mean.LineWidth = 3;
+        plot.Add.HorizontalLine(0, 1, Colors.Gray, LinePattern.Dotted);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, ordered.Select(r => $"{r.Model.Parameters / 1e6:0.##}M").ToArray());
+        plot.XLabel("Parameters (log scale)");
+        plot.YLabel("Few-shot minus zero-shot accuracy");
+        plot.Title("What the demonstrations add, against model size");
+        plot.ShowLegend(Edge.Right);
+        plot.SavePng(path, 1100, 600);
+        return path;
+    }
+
+    internal static IEnumerable<MetricRow> Primary(ResultsFile.Contents run, TaskSummary task) =>
         run.Results.Where(r => r.Task == task.Name && r.Mode == "icl" && r.Split == "iid" && r.Subset == "all" && r.Metric == task.PrimaryMetric);
 }

@@ -3,8 +3,11 @@ using FewShot.Tasks.Scrambling;
 namespace FewShot.Tasks.WordLists;
 
 /// <summary>
-/// One word-list rule: a list of 3 to 5 distinct short English words, then " ->"; the model answers with what the
-/// rule makes of the list. Context "apple river stone ->", completion " stone river apple" (WL-reverse).
+/// One word-list rule: a list of 3 to 5 distinct short English words as a question, the model answers with what the
+/// rule makes of the list. Context "Q: apple river stone\nA:", completion " stone river apple" (WL-reverse). Every
+/// word of the list follows a space, as every word of the answer does, so a word is the same token in both (with the
+/// list at the start of a line, as in the layout before corpus version 7, "apple river stone -> apple", the first word
+/// was another token than its copy in the answer).
 /// Every rule has the same, generic <see cref="Description"/> on purpose: nothing but the demonstrations says which
 /// rule is meant, so zero-shot is ambiguous (the six rules give six different answers to any list) and few-shot is
 /// not. That is the meta-learning GPT-3's Section 1 describes: documents that repeat one sub-task teach a model to
@@ -54,7 +57,10 @@ public sealed class WordListRuleTask(WordListRule rule, IReadOnlyList<string>? w
         }
     }
 
-    /// <summary>"{words} ->" + " {answer}".</summary>
+    /// <summary>"Q: {words}\nA:" + " {answer}".</summary>
     public static TaskExample Example(IReadOnlyList<string> words, IReadOnlyList<string> answer) =>
-        new(string.Join(' ', words) + " ->", " " + string.Join(' ', answer));
+        new("Q: " + string.Join(' ', words) + "\nA:", " " + string.Join(' ', answer));
+
+    /// <summary>The words of a context that <see cref="Example"/> wrote.</summary>
+    public static string[] Words(string context) => context["Q: ".Length..^"\nA:".Length].Split(' ');
 }

@@ -18,9 +18,15 @@ public sealed class PostgresServer : IAsyncLifetime
     {
         if (Environment.UserName == "root") await Processes.RunAsync("chown", "-R", "postgres:postgres", Folder);
         await Postgres("initdb", "-D", Data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--locale=C");
-        await Postgres("pg_ctl", "-D", Data, "-l", Path.Combine(Folder, "log"), "-w", "-t", "60", "-o",
-            $"-p {Port} -k {Folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300", "start");
+        await StartAsync();
     }
+
+    /// <summary>Starts the server (again, after <see cref="StopAsync"/>: same data, same port).</summary>
+    public Task StartAsync() => Postgres("pg_ctl", "-D", Data, "-l", Path.Combine(Folder, "log"), "-w", "-t", "60", "-o",
+        $"-p {Port} -k {Folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300", "start");
+
+    /// <summary>Stops the server at once, as a crash or a network cut would look to its clients.</summary>
+    public Task StopAsync() => Postgres("pg_ctl", "-D", Data, "-m", "immediate", "-w", "stop");
 
     /// <summary>A new, empty database; its postgres:// URL as the operator would write it.</summary>
     public async Task<string> NewDatabaseAsync()
@@ -38,7 +44,7 @@ public sealed class PostgresServer : IAsyncLifetime
     public async Task DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
-        try { await Postgres("pg_ctl", "-D", Data, "-m", "immediate", "-w", "stop"); }
+        try { await StopAsync(); }
         finally { try { Directory.Delete(Folder, recursive: true); } catch (IOException) { } }
     }
 

@@ -12,6 +12,8 @@ public sealed class RedisServer : IAsyncLifetime
     public string Folder { get; } = Directory.CreateTempSubdirectory("fewshot-redis-").FullName;
     public int Port { get; } = FreePort.Next();
     public string Url => $"redis://127.0.0.1:{Port}";
+    /// <summary>More redis-server settings, e.g. ["--rename-command", "EVAL", ""] for a Redis without scripting.</summary>
+    public string[] Settings { get; init; } = [];
     Process? process;
 
     public Task InitializeAsync() => StartAsync();
@@ -19,7 +21,7 @@ public sealed class RedisServer : IAsyncLifetime
     public async Task StartAsync()
     {
         var info = new ProcessStartInfo("redis-server") { WorkingDirectory = Folder, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", Folder })
+        foreach (var a in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", Folder }.Concat(Settings))
             info.ArgumentList.Add(a);
         process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start (./test installs Debian's redis-server)");
         _ = process.StandardOutput.ReadToEndAsync();

@@ -16,11 +16,17 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
     const int PerRequest = 2 + 16;
     static int nextDatabase;
 
+    /// <summary>Redis databases 1..12 in turn (a class's tests run one after another on its own Redis); 13 and 14 are fixed by other tests.</summary>
+    static int NextDatabase() => Interlocked.Increment(ref nextDatabase) % 12 + 1;
+
     /// <summary>Three servers on a fresh PostgreSQL database and a Redis database of their own (so tests do not share accounts).</summary>
-    async Task<TestServer[]> StartThreeAsync(Action<AccessOptions>? change = null)
+    internal static Task<TestServer[]> StartThreeAsync(PostgresServer postgres, RedisServer redis, Action<AccessOptions>? change = null,
+        TimeSpan? generationTime = null) => new SharedLimitsTests(postgres, redis).StartThreeAsync(change, generationTime);
+
+    async Task<TestServer[]> StartThreeAsync(Action<AccessOptions>? change = null, TimeSpan? generationTime = null)
     {
         var store = await postgres.NewDatabaseAsync();
-        var limits = $"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}";
+        var limits = $"{redis.Url}/{NextDatabase()}";
         var servers = new TestServer[3];
         for (var i = 0; i < servers.Length; i++)
             servers[i] = await TestServer.StartAsync(o =>
@@ -28,19 +34,20 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
                 o.Store = store;
                 o.Limits = limits;
                 o.IpRequestsPerMinute = 10_000;
+                o.MaxConcurrentGenerations = 1000;
                 change?.Invoke(o);
-            });
+            }, generationTime);
         return servers;
     }
 
-    static async Task DisposeAllAsync(TestServer[] servers)
+    internal static async Task DisposeAllAsync(TestServer[] servers)
     {
         foreach (var server in servers) await server.DisposeAsync();
     }
 
-    static async Task<HttpResponseMessage> ChatAsync(TestServer server, string key)
+    internal static async Task<HttpResponseMessage> ChatAsync(TestServer server, string key, string? from = null)
     {
-        using var client = server.Client(key);
+        using var client = server.Client(key, from);
         return await client.PostAsync("v1/chat/completions", TestServer.Chat());
     }
 
@@ -51,7 +58,7 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
             return response.StatusCode;
         }));
 
-    static async Task<long> LedgerAsync(TestServer[] servers)
+    internal static async Task<long> LedgerAsync(TestServer[] servers)
     {
         foreach (var server in servers) await server.Server.Access.Budgets.FlushAsync();
         return await servers[0].Server.Access.Store.SumUsageAsync(null, DateTimeOffset.UnixEpoch);
@@ -116,8 +123,8 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
         try
         {
             var store = new SqliteAccessStore(Path.Combine(folder, "a.db"));
-            var location = LimitsLocation.Parse($"{redis.Url}/{Interlocked.Increment(ref nextDatabase)}");
-            await using var admission = RedisAdmission.Connect(location, store, TimeProvider.System, null, null, TimeSpan.FromSeconds(1));
+            var location = LimitsLocation.Parse($"{redis.Url}/{NextDatabase()}");
+            await using var admission = RedisAdmission.Connect(location, store, new AccessOptions { LeaseTime = TimeSpan.FromSeconds(1) }, null);
             var key = new KeyRecord("key_lease", KeyKind.Personal, "l", [1], "h", DateTimeOffset.UtcNow, null, null, [], [], new KeyLimits(BudgetTokens: 100));
 
             var (dead, _) = await admission.TryAdmitAsync(key, 100, 0);   // an instance that dies holding this
@@ -142,7 +149,8 @@ public sealed class SharedLimitsTests(PostgresServer postgres, RedisServer redis
     [Fact]
     public async Task WithRedisAwayRequestsGet503WithRetryAfterAndServiceReturnsWithIt()
     {
-        var servers = await StartThreeAsync();
+        // A short lease: Redis comes back empty, and admissions wait a third of it (and a second) for running requests.
+        var servers = await StartThreeAsync(o => o.LeaseTime = TimeSpan.FromSeconds(3));
         try
         {
             var key = await servers[0].IssueAsync(new KeyLimits(BudgetTokens: 100 * PerRequest));

@@ -36,6 +36,20 @@ public sealed class PostgresStoreTests(PostgresServer postgres) : IClassFixture<
     }
 
     [Fact]
+    public async Task ADatabaseWhoseSchemaCannotBeMigratedIsRefusedWithOneLineAndNothingIsWritten()
+    {
+        // An older database whose tables are not what step 1 expects (here: someone else's "usage" table).
+        var url = await postgres.NewDatabaseAsync();
+        await ExecuteAsync(url, "CREATE TABLE usage (id INTEGER PRIMARY KEY, note TEXT)");
+
+        var error = Assert.Throws<InvalidDataException>(() => StoreLocation.Parse(url).Open());
+        Assert.StartsWith("Access:Store: the database's schema is at version 0 and cannot be migrated", error.Message);
+        Assert.Contains("step 1", error.Message);
+        Assert.DoesNotContain('\n', error.Message);
+        Assert.Equal(new[] { "usage" }, await ReadTablesAsync(url));  // no fewshot_schema, no settings or keys: the step rolled back
+    }
+
+    [Fact]
     public void AnUnreachableServerIsOneLineNamingTheStoreWithoutThePassword()
     {
         var port = FreePort.Next();
@@ -45,15 +59,20 @@ public sealed class PostgresStoreTests(PostgresServer postgres) : IClassFixture<
         Assert.DoesNotContain('\n', error.Message);
     }
 
-    async Task<int[]> ReadVersionsAsync(string url)
+    Task<int[]> ReadVersionsAsync(string url) => ReadColumnAsync(url, "SELECT version FROM fewshot_schema ORDER BY version", r => r.GetInt32(0));
+
+    Task<string[]> ReadTablesAsync(string url) =>
+        ReadColumnAsync(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", r => r.GetString(0));
+
+    async Task<T[]> ReadColumnAsync<T>(string url, string sql, Func<NpgsqlDataReader, T> read)
     {
         await using var connection = new NpgsqlConnection(postgres.ConnectionString(new Uri(url).AbsolutePath.Trim('/')));
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT version FROM fewshot_schema ORDER BY version", connection);
+        await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync();
-        var versions = new List<int>();
-        while (await reader.ReadAsync()) versions.Add(reader.GetInt32(0));
-        return [.. versions];
+        var values = new List<T>();
+        while (await reader.ReadAsync()) values.Add(read(reader));
+        return [.. values];
     }
 
     async Task ExecuteAsync(string url, string sql)

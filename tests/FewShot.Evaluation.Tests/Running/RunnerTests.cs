@@ -63,8 +63,10 @@ public class RunnerTests
         Assert.Contains("\"config_hash\"", File.ReadAllText(results));
 
         var shots = ResultPlots.AccuracyAgainstShots([read], Path.Combine(folder.Path, "k.png"));
-        var size = ResultPlots.AccuracyAgainstSize([read, read with { Model = read.Model with { Parameters = read.Model.Parameters * 10 } }], Path.Combine(folder.Path, "size.png"));
-        foreach (var png in new[] { shots, size })
+        var larger = read with { Model = read.Model with { Parameters = read.Model.Parameters * 10 } };
+        var size = ResultPlots.AccuracyAgainstSize([read, larger], Path.Combine(folder.Path, "size.png"));
+        var gap = ResultPlots.GapAgainstSize([read, larger], Path.Combine(folder.Path, "gap.png"));
+        foreach (var png in new[] { shots, size, gap })
             Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
     }
 

@@ -19,7 +19,8 @@ public class WordListFormatTests
     {
         Assert.Equal(answer, string.Join(' ', WordListRules.Apply(rule, Fixed)));
         var example = WordListRuleTask.Example(Fixed, WordListRules.Apply(rule, Fixed));
-        Assert.Equal("apple river stone cloud table ->", example.Context);
+        Assert.Equal("Q: apple river stone cloud table\nA:", example.Context);
+        Assert.Equal(Fixed, WordListRuleTask.Words(example.Context));
         Assert.Equal(" " + answer, example.Completion);
     }
 
@@ -51,13 +52,13 @@ public class WordListFormatTests
         Assert.Equal(2000, examples.Count);
         foreach (var e in examples)
         {
-            Assert.Matches("^([a-z]{5,7} ){3,5}->$", e.Context);
-            var list = e.Context[..^3].Split(' ');
+            Assert.Matches("^Q:( [a-z]{5,7}){3,5}\nA:$", e.Context);
+            var list = WordListRuleTask.Words(e.Context);
             Assert.Equal(list.Length, list.Distinct().Count());
             Assert.All(list, w => Assert.Contains(w, words));
             Assert.Equal(" " + string.Join(' ', WordListRules.Apply(task.Rule, list)), e.Completion);
         }
-        Assert.Equal([3, 4, 5], examples.Select(e => e.Context.Split(' ').Length - 1).Distinct().Order());
+        Assert.Equal([3, 4, 5], examples.Select(e => WordListRuleTask.Words(e.Context).Length).Distinct().Order());
         Assert.Equal(task.Generate(20, 9), examples.Take(20));           // same seed, same examples
         Assert.NotEqual(task.Generate(20, 10), examples.Take(20));
     }
@@ -67,7 +68,7 @@ public class WordListFormatTests
     {
         foreach (var e in SyntheticTasks.WordLists[0].Generate(500, seed: 4))
         {
-            var list = e.Context[..^3].Split(' ');
+            var list = WordListRuleTask.Words(e.Context);
             var answers = Enum.GetValues<WordListRule>().Select(r => string.Join(' ', WordListRules.Apply(r, list))).ToList();
             Assert.Equal(answers.Count, answers.Distinct().Count());
         }
@@ -82,7 +83,8 @@ public class WordListFormatTests
         Assert.Equal(WordListRuleTask.GenericDescription, reverse.Config.Description);
         Assert.Equal(2000, reverse.Eval.Count);
         Assert.Empty(reverse.Eval.Select(d => d.Query).Intersect(reverse.Demos.Select(d => d.Query))); // seeds 1 and 2 draw different lists
-        Assert.EndsWith(" ->", reverse.Eval[0].Query);
+        Assert.StartsWith("Q: ", reverse.Eval[0].Query);
+        Assert.EndsWith("\nA:", reverse.Eval[0].Query);
         var e = Assert.Throws<ArgumentException>(() => BuiltInTasks.Resolve("WL-middle"));
         Assert.Contains("wordlists", e.Message);
     }

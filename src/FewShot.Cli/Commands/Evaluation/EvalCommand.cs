@@ -9,6 +9,7 @@ using FewShot.Evaluation.Running;
 using FewShot.Evaluation.Scoring;
 using FewShot.Evaluation.TaskFiles;
 using FewShot.Model.Storage;
+using FewShot.Training.Runs;
 using Spectre.Console;
 
 namespace FewShot.Cli.Commands.Evaluation;
@@ -79,7 +80,7 @@ public sealed class EvalCommand : CliCommand
         using var loaded = served ? null : ModelFolder.Load(folder!, CommonOptions.ResolveDevice(parse.GetValue(device)!, parse.GetValue(threads)));
         var (lm, client) = served ? await api.CreateAsync(parse, ResultCache.Load(cachePath), cancel) : (new LanguageModel(loaded!.Model, loaded.Tokenizer, FileHash(Path.Combine(folder!, ModelFolder.WeightsFile)))
         {
-            Name = Path.GetFileName(Path.GetFullPath(folder!).TrimEnd(Path.DirectorySeparatorChar)),
+            Name = ModelName(folder!),
             BatchSize = parse.GetValue(batch),
             Cache = ResultCache.Load(cachePath),
         }, null);
@@ -144,5 +145,12 @@ public sealed class EvalCommand : CliCommand
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream))[..16];
+    }
+
+    /// <summary>The model folder's name, or for a training run's model folder (runs/NAME/model) the run's name.</summary>
+    static string ModelName(string folder)
+    {
+        var full = new DirectoryInfo(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar));
+        return full.Parent is { } parent && new RunFolder(parent.FullName) is { Exists: true } run && run.Model == full.FullName ? parent.Name : full.Name;
     }
 }

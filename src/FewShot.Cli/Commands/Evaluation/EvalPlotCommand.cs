@@ -5,7 +5,7 @@ using FewShot.Evaluation.Reports;
 
 namespace FewShot.Cli.Commands.Evaluation;
 
-/// <summary>fewshot eval plot RESULTS... [--out DIR]: accuracy against K (Figure 1.2) and against model size (Figure 1.3).</summary>
+/// <summary>fewshot eval plot RESULTS... [--out DIR]: accuracy against K (Figure 1.2), against model size (Figure 1.3), and the few/zero gap against size.</summary>
 public sealed class EvalPlotCommand : CliCommand
 {
     readonly Argument<string[]> results = new("results") { Description = "results.json files (or folders holding one)", Arity = ArgumentArity.OneOrMore };
@@ -36,8 +36,9 @@ public sealed class EvalPlotCommand : CliCommand
         Directory.CreateDirectory(folder);
         var shots = ResultPlots.AccuracyAgainstShots(runs, Path.Combine(folder, "accuracy-vs-shots.png"));
         var size = ResultPlots.AccuracyAgainstSize(runs, Path.Combine(folder, "accuracy-vs-size.png"));
-        if (context.Json) context.WriteJson(new JsonObject { ["accuracy_vs_shots"] = shots, ["accuracy_vs_size"] = size });
-        else context.Info($"wrote {shots} and {size}");
+        var gap = ResultPlots.GapAgainstSize(runs, Path.Combine(folder, "gap-vs-size.png"));
+        if (context.Json) context.WriteJson(new JsonObject { ["accuracy_vs_shots"] = shots, ["accuracy_vs_size"] = size, ["gap_vs_size"] = gap });
+        else context.Info($"wrote {shots}, {size} and {gap}");
         return Task.FromResult(ExitCodes.Success);
     }
 }
