@@ -47,7 +47,7 @@ public sealed class CausalSelfAttention : nn.Module
     }
 }
 
-/// <summary>The position-wise feed-forward network: d -> 4d -> GELU (tanh approximation) -> d.</summary>
+/// <summary>The position-wise feed-forward network: d -> 4d -> GELU (tanh approximation; fused on the CPU) -> d.</summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
     readonly Linear c_fc, c_proj;
@@ -62,7 +62,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) =>
-        dropout.forward(c_proj.forward(F.gelu(c_fc.forward(x), TorchSharp.Modules.GELU.Approximate.tanh)));
+        dropout.forward(c_proj.forward(FusedGelu.Apply(c_fc.forward(x))));
 }
 
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>

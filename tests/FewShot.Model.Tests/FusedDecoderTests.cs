@@ -172,6 +172,59 @@ public sealed class FusedDecoderTests
         fused.Weights.Dispose();
     }
 
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.Q8_0)]
+    public void SevenRowsInOnePassOverTheWeightsEqualEachRowAlone(WeightFormat format)
+    {
+        // Seven rows take the 8-wide kernels (inputs 5-7 of a block), one row the single-dot path.
+        using var model = Architecture("dense");
+        using var fused = new FusedDecoder(DecodeWeights.From(model, format), threads: 2);
+        int[][] prompts = [.. Enumerable.Range(0, 7).Select(r => Enumerable.Range(0, 3 + 2 * r).Select(i => (i * 7 + r) % 61).ToArray())];
+        int[] next = [.. Enumerable.Range(0, 7).Select(r => 10 + r)];
+        using var together = fused.NewCache(7, 64);
+        for (var r = 0; r < prompts.Length; r++) fused.Prefill(together, r, prompts[r]);
+        var batched = fused.Step(together, next);
+        for (var r = 0; r < prompts.Length; r++)
+        {
+            using var alone = fused.NewCache(1, 64);
+            fused.Prefill(alone, 0, prompts[r]);
+            Assert.True(Worst(fused.Step(alone, [next[r]]), batched[(r * 61)..((r + 1) * 61)]) < 1e-4, $"row {r}");
+        }
+        fused.Weights.Dispose();
+    }
+
+    [Fact]
+    public void ASecondThreadDecodingAtTheSameTimeIsRefusedNotCorrupted()
+    {
+        using var model = Architecture("dense");
+        using var fused = new FusedDecoder(DecodeWeights.From(model, WeightFormat.F32), threads: 1);
+        var prompt = Enumerable.Range(0, 150).Select(i => i % 61).ToArray();
+        var refused = 0;
+        var other = new List<Exception>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        // Two threads decode with one decoder until one of them has been turned away (they overlap within milliseconds).
+        void Decode()
+        {
+            while (Volatile.Read(ref refused) == 0 && DateTime.UtcNow < deadline)
+            {
+                using var cache = fused.NewCache(1, 160);
+                try { fused.Prefill(cache, 0, prompt); }
+                catch (InvalidOperationException e) when (e.Message.Contains("not thread-safe")) { Interlocked.Increment(ref refused); }
+                catch (Exception e) { lock (other) other.Add(e); return; }
+            }
+        }
+        var threads = new[] { new Thread(Decode), new Thread(Decode) };
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        Assert.Empty(other);
+        Assert.True(refused > 0, "the two threads never overlapped");
+        // After the refusal the decoder still works for its one thread.
+        using var after = fused.NewCache(1, 160);
+        Assert.Equal(61, fused.Prefill(after, 0, [1, 2, 3]).Length);
+        fused.Weights.Dispose();
+    }
+
     [Fact]
     public void GeneratorThroughEitherDecoderGivesTheSameGreedyText()
     {

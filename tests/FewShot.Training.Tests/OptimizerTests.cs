@@ -69,4 +69,29 @@ public class OptimizerTests
         foreach (var ((name, a), (_, b)) in ours.named_parameters().Zip(reference.named_parameters()))
             Assert.True(a.detach().allclose(b.detach(), rtol: 1e-5, atol: 1e-7), name);
     }
+
+    [Fact]
+    public void ParametersAndGradientsLiveInTheFlatBuffers()
+    {
+        using var model = TinyModel(3);
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using var optimizer = new AdamW(ParameterGroups.Split(model, 0.1));
+        var flat = optimizer.Flat;
+        Assert.Equal(model.parameters().Sum(p => p.numel()), flat.Data.numel());
+        // Moving into the buffer kept every value.
+        foreach (var (name, p) in model.named_parameters()) Assert.True(p.detach().allclose(before[name], rtol: 0, atol: 0), name);
+
+        var ids = randint(0, 20, [2, 8], generator: new Generator(1));
+        model.Loss(ids, ids).backward();
+        model.Loss(ids, ids).backward(); // accumulates in place: the gradients stay views of Flat.Grad
+        var concatenated = cat(optimizer.Parameters.Select(p => p.grad!.reshape(-1)).ToArray());
+        Assert.True(concatenated.allclose(flat.Grad, rtol: 0, atol: 0));
+        Assert.True(flat.Grad.abs().sum().item<float>() > 0);
+
+        using (no_grad()) flat.Data.add_(1); // one operation moves every parameter
+        foreach (var (name, p) in model.named_parameters()) Assert.True(p.detach().allclose(before[name] + 1), name);
+
+        optimizer.ZeroGrad();
+        Assert.All(optimizer.Parameters, p => Assert.Equal(0f, p.grad!.abs().sum().item<float>()));
+    }
 }

@@ -7,8 +7,14 @@ namespace FewShot.Model.Inference;
 /// of sequences' next tokens, or a chunk of one prompt), with every weight matrix streamed once per call and split by
 /// output rows over a <see cref="WorkerTeam"/>. Batch-1 decoding is bound by weight bytes over memory bandwidth; the
 /// TorchSharp path adds ~20 us of call and allocation overhead to each of its ~15 operations per layer, which on
-/// small models costs more than the arithmetic (docs/performance.md). Not thread-safe: one decoding thread owns it.
+/// small models costs more than the arithmetic (docs/performance.md).
 /// </summary>
+/// <remarks>
+/// Not thread-safe by design: the activations are buffers of the decoder, so one thread decodes with it at a time
+/// (the server's one scheduler thread; a generator's caller). A second thread entering a forward pass while one runs
+/// gets an <see cref="InvalidOperationException"/> instead of corrupt logits: give each decoding thread its own
+/// decoder (weights may be snapshotted once per decoder).
+/// </remarks>
 public sealed unsafe class FusedDecoder : IDisposable
 {
     /// <summary>Most tokens one forward call processes; longer prompts go through in chunks.</summary>
@@ -41,6 +47,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     bool mmAccumulate;
     DecodeCache? attCache;
     int attLayer;
+    int running; // 1 while a forward pass is running (the guard against a second thread)
 
     public FusedDecoder(DecodeWeights weights, int threads)
     {
@@ -76,13 +83,18 @@ public sealed unsafe class FusedDecoder : IDisposable
     public float[] Step(DecodeCache cache, ReadOnlySpan<int> tokens)
     {
         var result = new float[(long)tokens.Length * vocab];
-        for (var first = 0; first < tokens.Length; first += Chunk)
+        Enter();
+        try
         {
-            var n = Math.Min(Chunk, tokens.Length - first);
-            for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (first + i, tokens[first + i], cache.Length(first + i));
-            Run(cache, n, logitsFrom: 0);
-            new ReadOnlySpan<float>(logits.Pointer, n * vocab).CopyTo(result.AsSpan(first * vocab));
+            for (var first = 0; first < tokens.Length; first += Chunk)
+            {
+                var n = Math.Min(Chunk, tokens.Length - first);
+                for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (first + i, tokens[first + i], cache.Length(first + i));
+                Run(cache, n, logitsFrom: 0);
+                new ReadOnlySpan<float>(logits.Pointer, n * vocab).CopyTo(result.AsSpan(first * vocab));
+            }
         }
+        finally { Leave(); }
         return result;
     }
 
@@ -90,15 +102,29 @@ public sealed unsafe class FusedDecoder : IDisposable
     public float[] Prefill(DecodeCache cache, int row, ReadOnlySpan<int> tokens)
     {
         if (tokens.Length == 0) throw new ArgumentException("an empty prompt has no next-token logits", nameof(tokens));
-        for (var first = 0; first < tokens.Length; first += Chunk)
+        Enter();
+        try
         {
-            var n = Math.Min(Chunk, tokens.Length - first);
-            var start = cache.Length(row);
-            for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (row, tokens[first + i], start + i);
-            Run(cache, n, logitsFrom: first + n == tokens.Length ? n - 1 : n); // only the prompt's last token needs logits
+            for (var first = 0; first < tokens.Length; first += Chunk)
+            {
+                var n = Math.Min(Chunk, tokens.Length - first);
+                var start = cache.Length(row);
+                for (var i = 0; i < n; i++) (rowOf[i], tokenOf[i], positionOf[i]) = (row, tokens[first + i], start + i);
+                Run(cache, n, logitsFrom: first + n == tokens.Length ? n - 1 : n); // only the prompt's last token needs logits
+            }
+            return new ReadOnlySpan<float>(logits.Pointer, vocab).ToArray();
         }
-        return new ReadOnlySpan<float>(logits.Pointer, vocab).ToArray();
+        finally { Leave(); }
     }
+
+    // Claims the decoder for one call of Step or Prefill; a second thread gets an error instead of sharing the buffers.
+    void Enter()
+    {
+        if (Interlocked.Exchange(ref running, 1) == 1)
+            throw new InvalidOperationException("this fused decoder is already decoding on another thread; it is not thread-safe: give each decoding thread its own decoder");
+    }
+
+    void Leave() => Volatile.Write(ref running, 0);
 
     // The forward pass of n tokens (rowOf, tokenOf, positionOf); logits (n - logitsFrom, vocab) for tokens logitsFrom.. only.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -5,8 +5,14 @@ namespace FewShot.Model.Inference;
 
 /// <summary>
 /// <see cref="IDecoder"/> over the <see cref="FusedDecoder"/>: a snapshot of the model's weights (F32 or Q8_0),
-/// decoded on the CPU outside libtorch. Sessions share the decoder, so use one session at a time.
+/// decoded on the CPU outside libtorch. Sessions share the decoder's activation buffers: one thread decodes at a time
+/// (the server's scheduler thread owns its decoder); a second thread stepping concurrently gets an
+/// <see cref="InvalidOperationException"/> (see <see cref="FusedDecoder"/>), never wrong logits.
 /// </summary>
+/// <remarks>
+/// The snapshot is a second copy of the weights beside the model's TorchSharp tensors (1x more memory for F32, about
+/// 0.27x for Q8_0). The server keeps the TorchSharp copy: it scores prompts (echo with logprobs) through it.
+/// </remarks>
 public sealed class FusedDecoding : IDecoder, IDisposable
 {
     readonly FusedDecoder decoder;

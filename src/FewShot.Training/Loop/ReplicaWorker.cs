@@ -1,4 +1,5 @@
 using FewShot.Model;
+using FewShot.Training.Optimization;
 using static TorchSharp.torch;
 
 namespace FewShot.Training.Loop;
@@ -7,17 +8,22 @@ namespace FewShot.Training.Loop;
 /// A second copy of the model on its own thread, for data parallelism on a small CPU: each step it takes the second
 /// half of the micro-batch's rows while the trainer's thread takes the first, and the gradients are summed before the
 /// optimizer step. For small models this beats libtorch's intra-op threads, which fork and join on every one of the
-/// step's few hundred small operations (and spin badly when other processes compete for the cores).
+/// step's few hundred small operations (and spin badly when other processes compete for the cores). The replica's
+/// parameters live in one flat buffer laid out as the optimizer's (<see cref="FlatParameters"/>), so exchanging
+/// gradients and weights is one operation each. Between steps it also takes half of the validation batches
+/// (<see cref="Run"/>).
 /// </summary>
 sealed class ReplicaWorker : IDisposable
 {
     readonly Gpt replica;
+    readonly FlatParameters flat;
     readonly Thread thread;
     readonly SemaphoreSlim start = new(0), done = new(0);
     readonly Device device;
     long[] inputs = [], targets = [];
     int rows, context;
     double scale;
+    Action<Gpt>? job;
     volatile bool stopping;
     Exception? error;
 
@@ -26,12 +32,16 @@ sealed class ReplicaWorker : IDisposable
 
     public Gpt Model => replica;
 
-    public ReplicaWorker(Gpt model)
+    /// <summary>A replica of <paramref name="model"/>, whose parameters the optimizer holds as <paramref name="layout"/>.</summary>
+    public ReplicaWorker(Gpt model, FlatParameters layout, double weightDecay)
     {
         replica = new Gpt(model.Config);
         device = model.parameters().First().device;
         if (device.type != TorchSharp.DeviceType.CPU) TorchSharp.ModuleExtensionMethods.to(replica, device);
-        CopyWeightsFrom(model);
+        // The same grouping (and so the same order) as the optimizer's, so that the two flat buffers line up.
+        flat = new FlatParameters([.. ParameterGroups.Split(replica, weightDecay).SelectMany(g => g.Parameters.Select(p => p.Parameter))]);
+        if (flat.Data.numel() != layout.Data.numel()) throw new InvalidOperationException("the replica's parameters do not line up with the model's");
+        CopyWeightsFrom(layout);
         replica.train(model.training);
         thread = new Thread(Loop) { IsBackground = true, Name = "fewshot-replica" };
         thread.Start();
@@ -45,6 +55,14 @@ sealed class ReplicaWorker : IDisposable
         batchInputs.Slice(from * context, n).CopyTo(inputs);
         batchTargets.Slice(from * context, n).CopyTo(targets);
         (rows, this.context, scale) = (count, context, lossScale);
+        job = null;
+        start.Release();
+    }
+
+    /// <summary>Starts <paramref name="work"/> on the replica's thread with the replica model; <see cref="Wait"/> for it.</summary>
+    public void Run(Action<Gpt> work)
+    {
+        job = work;
         start.Release();
     }
 
@@ -62,6 +80,12 @@ sealed class ReplicaWorker : IDisposable
             if (stopping) return;
             try
             {
+                if (job is { } work)
+                {
+                    work(replica);
+                    done.Release();
+                    continue;
+                }
                 using var scope = NewDisposeScope();
                 var x = tensor(inputs, [rows, context], device: device);
                 var y = tensor(targets, [rows, context], device: device);
@@ -77,23 +101,18 @@ sealed class ReplicaWorker : IDisposable
         }
     }
 
-    /// <summary>Adds this replica's gradients into <paramref name="model"/>'s and clears its own.</summary>
-    public void AddGradientsTo(Gpt model)
+    /// <summary>Adds this replica's gradients into the model's (laid out as <paramref name="layout"/>) and clears its own.</summary>
+    public void AddGradientsTo(FlatParameters layout)
     {
         using var _ = no_grad();
-        foreach (var (mine, theirs) in replica.parameters().Zip(model.parameters()))
-        {
-            if (mine.grad is not { } g) continue;
-            if (theirs.grad is { } t) t.add_(g);
-            else theirs.grad = g.clone();
-            g.zero_();
-        }
+        layout.Grad.add_(flat.Grad);
+        flat.ZeroGrad();
     }
 
-    public void CopyWeightsFrom(Gpt model)
+    public void CopyWeightsFrom(FlatParameters layout)
     {
         using var _ = no_grad();
-        foreach (var (mine, theirs) in replica.parameters().Zip(model.parameters())) mine.copy_(theirs);
+        flat.Data.copy_(layout.Data);
     }
 
     public void Dispose()
@@ -101,6 +120,7 @@ sealed class ReplicaWorker : IDisposable
         stopping = true;
         start.Release();
         thread.Join();
+        flat.Dispose();
         replica.Dispose();
     }
 }

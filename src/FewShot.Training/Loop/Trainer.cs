@@ -69,7 +69,7 @@ public sealed class Trainer : IDisposable
         fingerprint = Fingerprint(recipe, model.Config);
         inputBuffer = new long[recipe.MicroBatch * recipe.Context];
         targetBuffer = new long[recipe.MicroBatch * recipe.Context];
-        if (ThreadSetting.Replicas(recipe) == 2) replica = new ReplicaWorker(model);
+        if (ThreadSetting.Replicas(recipe) == 2) replica = new ReplicaWorker(model, optimizer.Flat, recipe.WeightDecay);
     }
 
     /// <summary>Model copies computing each micro-batch together (1, or 2 on small CPU models: see <see cref="ThreadSetting"/>).</summary>
@@ -114,7 +114,7 @@ public sealed class Trainer : IDisposable
             optimizer.LoadState(moments, info.Step, $"{store.Folder}/{info.TensorFile}");
             if (tensors.TryGetValue("rng.torch", out var rng)) torch.set_rng_state(rng);
             data.RestoreState(info.DataState);
-            replica?.CopyWeightsFrom(model);
+            replica?.CopyWeightsFrom(optimizer.Flat);
             (Step, Tokens, BestValidationLoss, LastValidationLoss) = (info.Step, info.Tokens, info.BestValidationLoss, info.ValidationLoss);
             Message?.Invoke($"resumed from step {info.Step} ({info.Tokens:N0} tokens)");
             return true;
@@ -183,12 +183,21 @@ public sealed class Trainer : IDisposable
     (double Loss, double GradNorm, int MicroBatches, double LearningRate) TrainStep()
     {
         if (replica is null) return TrainStepCore();
-        // With two threads in libtorch at once, a collection triggered by one thread could finalize a temporary
-        // TorchSharp Scalar that the other is still passing to native code (observed as a crash in THSTensor_add
-        // after ~200 steps). No collection during the step: the garbage of one step is small, and it is collected
-        // between steps, when the replica thread is idle.
+        (double, double, int, double) result = default;
+        WithoutCollection(() => result = TrainStepCore());
+        return result;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, during which both replicas call into libtorch, with no garbage collection. With two
+    /// threads in libtorch at once, a collection triggered by one thread could finalize a temporary TorchSharp Scalar
+    /// that the other is still passing to native code (observed as a crash in THSTensor_add after ~200 steps). The
+    /// garbage of one step is small, and it is collected between steps, when the replica thread is idle.
+    /// </summary>
+    static void WithoutCollection(Action work)
+    {
         var noCollection = GC.TryStartNoGCRegion(NoCollectionBudget);
-        try { return TrainStepCore(); }
+        try { work(); }
         finally
         {
             if (noCollection && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion();
@@ -236,14 +245,14 @@ public sealed class Trainer : IDisposable
             lossSum = lossSum is null ? loss.detach() : lossSum.add_(loss.detach());
             Timings.Backward += StepTimings.Since(start);
         }
-        replica?.AddGradientsTo(model);
+        replica?.AddGradientsTo(optimizer.Flat);
         var clipStart = StepTimings.Now;
         var norm = recipe.GradClip > 0 ? nn.utils.clip_grad_norm_(optimizer.Parameters, recipe.GradClip) : double.NaN;
         Timings.Clip += StepTimings.Since(clipStart);
         var optimizerStart = StepTimings.Now;
         optimizer.Step(lr);
         optimizer.ZeroGrad();
-        replica?.CopyWeightsFrom(model);
+        replica?.CopyWeightsFrom(optimizer.Flat);
         Timings.Optimizer += StepTimings.Since(optimizerStart);
         Timings.Steps++;
         Tokens += (long)micro * b * t;
@@ -261,19 +270,26 @@ public sealed class Trainer : IDisposable
         model.eval();
         try
         {
-            using var _ = no_grad();
+            // Sums of the token losses per chunk: all, early positions, late positions. With a replica it scores every
+            // other chunk on its own thread (no collection meanwhile, as in a training step); the sums are added in
+            // chunk order either way, so the result does not depend on who scored what.
+            var sums = new (double All, double Early, double Late)[validation.Count];
+            if (replica is null) ScoreChunks(model, sums, 0, 1);
+            else
+                WithoutCollection(() =>
+                {
+                    replica.Run(r => ScoreChunks(r, sums, 1, 2));
+                    try { ScoreChunks(model, sums, 0, 2); }
+                    finally { replica.Wait(); }
+                });
             var t = recipe.Context;
-            var (earlyEnd, lateStart) = (Math.Max(1, t / 8), t / 2);
+            var (earlyEnd, lateStart) = EarlyLate(t);
             double sum = 0, early = 0, late = 0;
             long count = 0, earlyCount = 0, lateCount = 0;
-            foreach (var (x, y) in validation)
+            for (var i = 0; i < validation.Count; i++)
             {
-                using var scope = NewDisposeScope();
-                var losses = model.TokenLosses(x, y);   // (rows, T)
-                var rows = losses.shape[0];
-                sum += losses.sum().item<float>();
-                early += losses[.., ..earlyEnd].sum().item<float>();
-                late += losses[.., lateStart..].sum().item<float>();
+                var rows = validation[i].Inputs.shape[0];
+                (sum, early, late) = (sum + sums[i].All, early + sums[i].Early, late + sums[i].Late);
                 (count, earlyCount, lateCount) = (count + rows * t, earlyCount + rows * earlyEnd, lateCount + rows * (t - lateStart));
             }
             return new ValidationLosses(sum / count, early / earlyCount, late / lateCount);
@@ -282,6 +298,26 @@ public sealed class Trainer : IDisposable
         {
             model.train(wasTraining);
         }
+    }
+
+    /// <summary>The early positions [0, earlyEnd) and the late ones [lateStart, T) of a context of T.</summary>
+    static (int EarlyEnd, int LateStart) EarlyLate(int t) => (Math.Max(1, t / 8), t / 2);
+
+    /// <summary>Scores validation chunks first, first + stride, ... with <paramref name="scorer"/> into <paramref name="sums"/>.</summary>
+    void ScoreChunks(Gpt scorer, (double, double, double)[] sums, int first, int stride)
+    {
+        var wasTraining = scorer.training;
+        scorer.eval();
+        using var _ = no_grad();
+        var (earlyEnd, lateStart) = EarlyLate(recipe.Context);
+        for (var i = first; i < validation!.Count; i += stride)
+        {
+            using var scope = NewDisposeScope();
+            var (x, y) = validation[i];
+            var losses = scorer.TokenLosses(x, y);   // (rows, T)
+            sums[i] = (losses.sum().item<float>(), losses[.., ..earlyEnd].sum().item<float>(), losses[.., lateStart..].sum().item<float>());
+        }
+        scorer.train(wasTraining);
     }
 
     /// <summary>The fixed batches, stacked into chunks of up to ~8k tokens: fewer, larger forward passes, same mean.</summary>
