@@ -5,6 +5,14 @@ using static TorchSharp.torch;
 
 namespace FewShot.Training.Tests;
 
+/// <summary>TorchSharp's live-tensor count is process-wide: these tests run while no other test does.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TensorCountCollection
+{
+    public const string Name = "tensor count";
+}
+
+[Collection(TensorCountCollection.Name)]
 public class TrainerMemoryTests
 {
     [Theory]

@@ -17,10 +17,15 @@ public static class ResultPlots
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var series = 0;
+        var taskNames = runs.SelectMany(r => r.Tasks).Select(t => t.Name).Distinct().ToList();
+        var sizes = runs.Select(r => r.Model.Parameters).Distinct().Order().ToList();
         foreach (var run in runs)
             foreach (var task in run.Tasks)
             {
-                var color = palette.GetColor(series++); // one colour per task and model: solid with the description, dashed without
+                // One colour per task (or per task and model when a single model is drawn); with several models the
+                // line gets thicker with size. Solid with the description, dashed without.
+                var color = palette.GetColor(runs.Count > 1 ? taskNames.IndexOf(task.Name) : series);
+                series++;
                 foreach (var description in new[] { true, false })
                 {
                     var rows = Primary(run, task).Where(r => r.Description == description).OrderBy(r => r.Shots).ToArray();
@@ -31,6 +36,8 @@ public static class ResultPlots
                     line.LegendText = $"{task.Name}{(runs.Count > 1 ? $" ({run.Model.Name} {run.Model.Parameters / 1e6:F1}M)" : "")} {(description ? "with" : "no")} description";
                     line.LinePattern = description ? LinePattern.Solid : LinePattern.Dashed;
                     line.Color = color;
+                    line.LineWidth = 1 + 2 * sizes.IndexOf(run.Model.Parameters);
+                    line.MarkerSize = 5 + 2 * sizes.IndexOf(run.Model.Parameters);
                     var bars = plot.Add.ErrorBar(xs, ys, rows.Select(r => r.StdErr).ToArray());
                     bars.Color = color;
                 }

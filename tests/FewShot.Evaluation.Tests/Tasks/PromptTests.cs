@@ -5,11 +5,12 @@ namespace FewShot.Evaluation.Tests.Tasks;
 
 public class PromptTests
 {
+    // One line per example (reversed words, "ecnatsni =" -> " instance"), so that lines count demonstrations.
     static EvalTask Task(int documents, string? description = "Add.")
     {
         var json = $$$"""
             {"name": "add", {{{(description is null ? "" : $"\"description\": \"{description}\",")}}}
-             "splits": {"test": {"generator": "WL-first", "seed": 3, "count": {{{documents}}}}},
+             "splits": {"test": {"generator": "RW", "seed": 3, "count": {{{documents}}}}},
              "query_template": "{context}", "answer_template": "{completion}", "answer_delimiter": "",
              "example_separator": "\n", "output_type": "loglikelihood"}
             """;
