@@ -96,7 +96,7 @@ public sealed class DemoCommand : CliCommand
 
             foreach (var model in Models)
             {
-                var run = new RunFolder(Path.Combine(root, "runs", model.Name));
+                var run = Run(root, model);
                 var title = $"2/4 train the {model.Name} model ({model.Layers} layers x {model.Embedding})";
                 await Stage($"train {model.Name}", File.Exists(Path.Combine(run.Model, ModelFolder.ConfigFile)), $"{model.Name}: reusing the trained model in {run.Model}",
                     () => run.Exists
@@ -109,7 +109,7 @@ public sealed class DemoCommand : CliCommand
 
             foreach (var model in Models)
                 await Stage($"evaluate {model.Name}", false, "", () => Step($"3/4 zero-, one- and few-shot evaluation of the {model.Name} model",
-                    "eval", "--model", new RunFolder(Path.Combine(root, "runs", model.Name)).Model, "--tasks", Tasks, "--shots", Shots,
+                    "eval", "--model", Run(root, model).Model, "--tasks", Tasks, "--shots", Shots,
                     "--limit", $"{parse.GetValue(limit)}", "--out", Evaluation(root, model)));
 
             var wordLists = string.Join(',', Tasks.Split(',').Where(t => t.StartsWith("WL-", StringComparison.Ordinal)));
@@ -123,7 +123,7 @@ public sealed class DemoCommand : CliCommand
             context.Info($"results: {resultsPath}; figures: {Path.Combine(figures, "accuracy-vs-shots.png")} (accuracy against K per size), " +
                          $"{Path.Combine(figures, "gap-vs-size.png")} (few/zero gap against size), {Path.Combine(figures, "accuracy-vs-size.png")}");
 
-            var served = new RunFolder(Path.Combine(root, "runs", Models[^1].Name)).Model;
+            var served = Run(root, Models[^1]).Model;
             if (parse.GetValue(noServe))
             {
                 context.Info($"done: serve the larger model with: fewshot serve --model {served} --open");
@@ -139,6 +139,8 @@ public sealed class DemoCommand : CliCommand
             return failed.Code;
         }
     }
+
+    static RunFolder Run(string root, DemoModel model) => new(Path.Combine(root, "runs", model.Name));
 
     static string Evaluation(string root, DemoModel model) => Path.Combine(root, "eval", model.Name);
 
@@ -174,7 +176,7 @@ public sealed class DemoCommand : CliCommand
                 ["name"] = model.Name,
                 ["parameters"] = results.Model.Parameters,
                 ["layers"] = model.Layers, ["heads"] = model.Heads, ["embedding"] = model.Embedding,
-                ["model_folder"] = new RunFolder(Path.Combine(root, "runs", model.Name)).Model,
+                ["model_folder"] = Run(root, model).Model,
                 ["results"] = Path.Combine(Evaluation(root, model), ResultsFile.ResultsName),
                 ["tasks_shown"] = tasks.Count(t => t!["shown"]!.GetValue<bool>()),
                 ["mean_gap"] = tasks.Count == 0 ? 0 : tasks.Average(t => t!["gap"]!.GetValue<double>()),
