@@ -85,10 +85,7 @@ public static class ResultPlots
             var bars = plot.Add.ErrorBar(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), points.Select(p => p.E).ToArray());
             bars.Color = line.Color;
         }
-        var sizes = runs.Select(r => r.Model.Parameters).Distinct().Order().ToArray();
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
-            sizes.Select(s => Math.Log10(s)).ToArray(), sizes.Select(s => $"{s / 1e6:0.##}M").ToArray());
-        plot.XLabel("Parameters (log scale)");
+        SizeAxis(plot, runs);
         plot.YLabel("Mean accuracy over tasks");
         plot.Title("Zero-, one- and few-shot against model size (Figure 1.3)");
         plot.ShowLegend(Alignment.UpperLeft);
@@ -122,13 +119,21 @@ public static class ResultPlots
         mean.Color = Colors.Black;
         mean.LineWidth = 3;
         plot.Add.HorizontalLine(0, 1, Colors.Gray, LinePattern.Dotted);
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xs, ordered.Select(r => $"{r.Model.Parameters / 1e6:0.##}M").ToArray());
-        plot.XLabel("Parameters (log scale)");
+        SizeAxis(plot, runs);
         plot.YLabel("Few-shot minus zero-shot accuracy");
         plot.Title("What the demonstrations add, against model size");
         plot.ShowLegend(Edge.Right);
         plot.SavePng(path, 1100, 600);
         return path;
+    }
+
+    /// <summary>A log-scale x axis with a tick at each model size, labelled in millions of parameters.</summary>
+    static void SizeAxis(Plot plot, IReadOnlyList<ResultsFile.Contents> runs)
+    {
+        var sizes = runs.Select(r => r.Model.Parameters).Distinct().Order().ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            sizes.Select(s => Math.Log10(s)).ToArray(), sizes.Select(s => $"{s / 1e6:0.##}M").ToArray());
+        plot.XLabel("Parameters (log scale)");
     }
 
     internal static IEnumerable<MetricRow> Primary(ResultsFile.Contents run, TaskSummary task) =>
