@@ -5,26 +5,37 @@ using FewShot.Access.Keys;
 namespace FewShot.Benchmarks;
 
 /// <summary>What `fewshot bench firewall --store ... --limits ...` measured, with the machine's load around it.</summary>
-public sealed record SharedFirewallReport(OverheadResult Overhead, int Instances, int Concurrency, double Seconds, long Admitted, long Refused,
+public sealed record SharedFirewallReport(OverheadResult Overhead, int Instances, int Concurrency, Throughput Gated, Throughput Ungated,
     string LoadBefore, string LoadAfter)
 {
     /// <summary>Admissions (gated requests answered 200) per second over every instance together.</summary>
-    public double AdmissionsPerSecond => Admitted / Seconds;
+    public double AdmissionsPerSecond => Gated.PerSecond;
+
+    /// <summary>The same requests with access control off, same instances and clients: the ceiling this machine allows.</summary>
+    public double UngatedPerSecond => Ungated.PerSecond;
 
     public IEnumerable<(string Check, bool Passed, string Numbers)> Checks()
     {
         yield return ("admission adds <= 2 ms p99", Overhead.P99OverheadMs <= 2,
             $"server-side p99 +{Overhead.P99OverheadMs:F3} ms (p50 +{Overhead.P50OverheadMs:F3}); client-side p50 +{Overhead.ClientP50OverheadMs:F3} ms");
         yield return (">= 5,000 admissions/s", AdmissionsPerSecond >= 5_000,
-            $"{AdmissionsPerSecond:F0}/s over {Instances} instances ({Admitted} in {Seconds:F1} s, {Concurrency} clients, {Refused} refused)");
+            $"{AdmissionsPerSecond:F0}/s over {Instances} instances ({Gated.Succeeded} in {Gated.Seconds:F1} s, {Concurrency} clients, {Gated.Failed} refused); " +
+            $"access control off: {UngatedPerSecond:F0}/s");
     }
+}
+
+/// <summary>One throughput run: requests answered 200 and the rest, over how long.</summary>
+public sealed record Throughput(long Succeeded, long Failed, double Seconds)
+{
+    public double PerSecond => Succeeded / Seconds;
 }
 
 /// <summary>
 /// The access checks with a shared store and shared limits (PostgreSQL and Redis): admission overhead on one instance,
 /// the same request with and without access control in the same run (<see cref="FirewallBenchmark.OverheadAsync"/>), then
-/// admissions per second with three instances on the same store and Redis, clients spread over them. Every check is
-/// active: a key with a budget and per-minute limits, the service's balance, per-address rate, concurrency cap.
+/// admissions per second with three instances on the same store and Redis, clients spread over them, and the same
+/// requests with access control off on the same instances and clients (what the machine allows without the checks).
+/// Every check is active: a key with a budget and per-minute limits, the service's balance, per-address rate, concurrency cap.
 /// </summary>
 public static class SharedFirewallBenchmark
 {
@@ -52,35 +63,42 @@ public static class SharedFirewallBenchmark
             var key = (await servers[0].Access.Keys.IssueAsync(new KeySpec("throughput", null, [], [],
                 new KeyLimits(BudgetTokens: KeyLimits.MaxBudget, RequestsPerMinute: KeyLimits.MaxRate, TokensPerMinute: KeyLimits.MaxRate)), "bench")).Key;
             var clients = servers.Select(s => FirewallBenchmark.Client(s.BaseAddress, key, "198.51.100.7")).ToList();
-            long admitted = 0, refused = 0;
             var length = duration ?? TimeSpan.FromSeconds(5);
-            var clock = new Stopwatch();
-            for (var phase = 0; phase < 2; phase++)  // a short warm-up, then the measured run
-            {
-                var until = phase == 0 ? TimeSpan.FromSeconds(1) : length;
-                long ok = 0, no = 0;
-                clock.Restart();
-                await Parallel.ForAsync(0, concurrency, async (worker, _) =>
-                {
-                    var client = clients[worker % clients.Count];
-                    while (clock.Elapsed < until)
-                    {
-                        using var response = await client.PostAsync("v1/chat/completions", FirewallBenchmark.Chat(4));
-                        await response.Content.ReadAsByteArrayAsync();
-                        Interlocked.Increment(ref response.IsSuccessStatusCode ? ref ok : ref no);
-                    }
-                });
-                (admitted, refused) = (ok, no);
-            }
-            var seconds = clock.Elapsed.TotalSeconds;
+            var ungated = await ThroughputAsync(clients, "bench/ungated/chat/completions", concurrency, length);
+            var gated = await ThroughputAsync(clients, "v1/chat/completions", concurrency, length);
             foreach (var client in clients) client.Dispose();
-            return new SharedFirewallReport(overhead, servers.Count, concurrency, seconds, admitted, refused, loadBefore, LoadAverage());
+            return new SharedFirewallReport(overhead, servers.Count, concurrency, gated, ungated, loadBefore, LoadAverage());
         }
         finally
         {
             foreach (var server in servers) await server.DisposeAsync();
             foreach (var folder in folders) FirewallBenchmark.TryDelete(folder);
         }
+    }
+
+    /// <summary><paramref name="concurrency"/> clients sending one request after another to <paramref name="path"/>, spread over the instances: a one-second warm-up, then the measured run.</summary>
+    static async Task<Throughput> ThroughputAsync(List<HttpClient> clients, string path, int concurrency, TimeSpan length)
+    {
+        var result = new Throughput(0, 0, 0);
+        var clock = new Stopwatch();
+        foreach (var until in new[] { TimeSpan.FromSeconds(1), length })
+        {
+            long ok = 0, no = 0;
+            clock.Restart();
+            // Parallel.ForAsync runs only as many bodies at once as there are cores unless told otherwise.
+            await Parallel.ForAsync(0, concurrency, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (worker, _) =>
+            {
+                var client = clients[worker % clients.Count];
+                while (clock.Elapsed < until)
+                {
+                    using var response = await client.PostAsync(path, FirewallBenchmark.Chat(4));
+                    await response.Content.ReadAsByteArrayAsync();
+                    Interlocked.Increment(ref response.IsSuccessStatusCode ? ref ok : ref no);
+                }
+            });
+            result = new Throughput(ok, no, clock.Elapsed.TotalSeconds);
+        }
+        return result;
     }
 
     /// <summary>The 1, 5 and 15 minute load averages (Linux), so a reader can judge how busy the machine was.</summary>

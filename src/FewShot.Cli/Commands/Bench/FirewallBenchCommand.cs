@@ -61,10 +61,11 @@ public sealed class FirewallBenchCommand : CliCommand
             ["client_p50_overhead_ms"] = Math.Round(o.ClientP50OverheadMs, 3),
             ["client_p99_overhead_ms"] = Math.Round(o.ClientP99OverheadMs, 3),
             ["admissions_per_s"] = Math.Round(report.AdmissionsPerSecond, 1),
+            ["ungated_per_s"] = Math.Round(report.UngatedPerSecond, 1),
             ["instances"] = report.Instances,
             ["clients"] = report.Concurrency,
-            ["admitted"] = report.Admitted,
-            ["refused"] = report.Refused,
+            ["admitted"] = report.Gated.Succeeded,
+            ["refused"] = report.Gated.Failed,
             ["load_average_before"] = report.LoadBefore,
             ["load_average_after"] = report.LoadAfter,
         });
