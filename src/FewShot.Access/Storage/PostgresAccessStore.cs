@@ -5,8 +5,9 @@ namespace FewShot.Access.Storage;
 
 /// <summary>
 /// The store that several `fewshot serve` instances share: keys, settings, the usage ledger and the audit log in one
-/// PostgreSQL database, migrated at start (<see cref="PostgresMigrations"/>). Every key check reads the database, so a
-/// key issued, rotated or revoked on one instance counts on all of them from the next request. A usage row with a request
+/// PostgreSQL database, migrated at start (<see cref="PostgresMigrations"/>). Servers read a key here and keep it for a
+/// quarter of a second (<see cref="Keys.KeyCache"/>), so a key issued, rotated or revoked on one instance counts on all of
+/// them within that. A usage row with a request
 /// id is written once, however often it is sent. Every statement is parameterised.
 /// </summary>
 public sealed class PostgresAccessStore : IAccessStore, IDisposable
@@ -96,31 +97,29 @@ public sealed class PostgresAccessStore : IAccessStore, IDisposable
         return keys;
     }
 
+    /// <summary>
+    /// One statement for the whole batch, its columns sent as arrays: PostgreSQL parses and plans it once, where a
+    /// statement per row cost a parse and a plan each on both sides. Rows already there (by request id) are skipped.
+    /// </summary>
     public async Task RecordUsageAsync(IReadOnlyList<UsageRecord> usage, CancellationToken cancel = default)
     {
         if (usage.Count == 0) return;
-        await using var connection = await source.OpenConnectionAsync(cancel);
-        await using var transaction = await connection.BeginTransactionAsync(cancel);
-        await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var u in usage)
-        {
-            var command = new NpgsqlBatchCommand("""
-                INSERT INTO usage(request_id, key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated)
-                VALUES(@r, @k, @at, @m, @p, @c, @cost, @u, @e) ON CONFLICT (request_id) DO NOTHING
-                """);
-            command.Parameters.AddWithValue("r", (object?)u.RequestId ?? DBNull.Value);
-            command.Parameters.AddWithValue("k", u.KeyId);
-            command.Parameters.AddWithValue("at", Unix(u.At));
-            command.Parameters.AddWithValue("m", u.Model);
-            command.Parameters.AddWithValue("p", u.PromptTokens);
-            command.Parameters.AddWithValue("c", u.CompletionTokens);
-            command.Parameters.AddWithValue("cost", u.CostMicros);
-            command.Parameters.AddWithValue("u", (object?)u.Upstream ?? DBNull.Value);
-            command.Parameters.AddWithValue("e", u.Estimated);
-            batch.BatchCommands.Add(command);
-        }
-        await batch.ExecuteNonQueryAsync(cancel);
-        await transaction.CommitAsync(cancel);
+        await using var command = Command("""
+            INSERT INTO usage(request_id, key_id, at, model, prompt_tokens, completion_tokens, cost_micros, upstream, estimated)
+            SELECT * FROM unnest(@r::text[], @k::text[], @at::bigint[], @m::text[], @p::integer[], @c::integer[], @cost::bigint[], @u::text[], @e::boolean[])
+            ON CONFLICT (request_id) DO NOTHING
+            """,
+            ("r", Column(usage, u => u.RequestId)), ("k", Column(usage, u => u.KeyId)), ("at", Column(usage, u => Unix(u.At))),
+            ("m", Column(usage, u => u.Model)), ("p", Column(usage, u => u.PromptTokens)), ("c", Column(usage, u => u.CompletionTokens)),
+            ("cost", Column(usage, u => u.CostMicros)), ("u", Column(usage, u => u.Upstream)), ("e", Column(usage, u => u.Estimated)));
+        await command.ExecuteNonQueryAsync(cancel);
+    }
+
+    static T[] Column<T>(IReadOnlyList<UsageRecord> rows, Func<UsageRecord, T> value)
+    {
+        var column = new T[rows.Count];
+        for (var i = 0; i < column.Length; i++) column[i] = value(rows[i]);
+        return column;
     }
 
     public Task<long> SumUsageAsync(string? keyId, DateTimeOffset since, CancellationToken cancel = default) =>

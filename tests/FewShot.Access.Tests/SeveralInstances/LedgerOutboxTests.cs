@@ -102,4 +102,56 @@ public sealed class LedgerOutboxTests(PostgresServer postgres) : IClassFixture<P
         Assert.Equal(7, await store.SumUsageAsync(null, DateTimeOffset.UnixEpoch));
         Assert.Equal(1, Assert.Single(await store.UsageByKeyAsync(null, DateTimeOffset.UnixEpoch)).Requests);
     }
+
+    /// <summary>As the shared gate settles: each row durable (held), then released once its charge is in Redis; all at once.</summary>
+    [Fact]
+    public async Task ConcurrentSettlementsAllReachTheLedgerExactlyOnceAndLeaveTheOutboxEmpty()
+    {
+        var store = StoreLocation.Parse(await postgres.NewDatabaseAsync()).Open();
+        using var folder = new TempFolder();
+        var outbox = folder.File("outbox.db");
+        const int Rows = 2000;
+        await using (var ledger = new BudgetLedger(store, TimeProvider.System, null, outboxPath: outbox))
+        {
+            await Task.WhenAll(Enumerable.Range(0, Rows).Select(i => Task.Run(async () =>
+            {
+                var id = $"req-{i}";
+                await ledger.RecordAsync(new UsageRecord("key_a", DateTimeOffset.UtcNow, "m", 1, 2, RequestId: id), held: true);
+                ledger.Release(id);
+            })));
+            await ledger.FlushAsync();
+            Assert.Equal(0, Waiting(outbox));
+        }
+        Assert.Equal(3 * Rows, await store.SumUsageAsync(null, DateTimeOffset.UnixEpoch));
+        Assert.Equal(Rows, Assert.Single(await store.UsageByKeyAsync(null, DateTimeOffset.UnixEpoch)).Requests);
+    }
+
+    /// <summary>
+    /// Rows committed in several groups, some copied to the ledger and some still held (their charge not yet in Redis) when
+    /// the instance goes away: the file keeps the held ones, and the next start copies them, each once.
+    /// </summary>
+    [Fact]
+    public async Task RowsLeftInTheOutboxByAnEarlierRunReachTheLedgerOnceAtTheNextStart()
+    {
+        var store = StoreLocation.Parse(await postgres.NewDatabaseAsync()).Open();
+        using var folder = new TempFolder();
+        var outbox = folder.File("outbox.db");
+        await using (var ledger = new BudgetLedger(store, TimeProvider.System, null, outboxPath: outbox))
+        {
+            for (var wave = 0; wave < 5; wave++)
+                await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(async () =>
+                {
+                    var id = $"req-{wave}-{i}";
+                    await ledger.RecordAsync(new UsageRecord("key_a", DateTimeOffset.UtcNow, "m", 1, 2, RequestId: id), held: true);
+                    if (i % 2 == 0) ledger.Release(id);  // the odd ones never see their charge reach Redis
+                })));
+        }  // shutdown copies the released half and keeps the held half
+        Assert.Equal(100, Waiting(outbox));
+
+        await using (var restarted = new BudgetLedger(store, TimeProvider.System, null, outboxPath: outbox))
+            await restarted.FlushAsync();
+        Assert.Equal(0, Waiting(outbox));
+        Assert.Equal(3 * 200, await store.SumUsageAsync(null, DateTimeOffset.UnixEpoch));
+        Assert.Equal(200, Assert.Single(await store.UsageByKeyAsync(null, DateTimeOffset.UnixEpoch)).Requests);
+    }
 }
