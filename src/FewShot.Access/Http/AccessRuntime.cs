@@ -19,6 +19,8 @@ public sealed class AccessRuntime : IAsyncDisposable
     /// <summary>The admission shared through Redis (Access:Limits redis://...); null: this process's own limits and budgets.</summary>
     public RedisAdmission? Shared { get; }
     public AccessMetrics Metrics { get; } = new();
+    /// <summary>Settlements of shared admissions, made behind their responses.</summary>
+    public BackgroundSettlements Settlements { get; }
     public IpNetworkList Allowed { get; }
     public IpNetworkList Denied { get; }
     public IpNetworkList TrustedProxies { get; }
@@ -27,7 +29,11 @@ public sealed class AccessRuntime : IAsyncDisposable
     {
         Options = options;
         Store = store;
-        Keys = new KeyService(store, options.Time) { RotatedKeyHint = options.RotatedKeyHint };
+        Settlements = new BackgroundSettlements(log);
+        Keys = new KeyService(store, options.Time, store is PostgresAccessStore ? KeyService.SharedStoreKeyCacheTime : TimeSpan.Zero)
+        {
+            RotatedKeyHint = options.RotatedKeyHint,
+        };
         Budgets = new BudgetLedger(store, options.Time, options.GlobalDailyBudgetTokens,
             options.GlobalDailyBudgetUsd is { } usd ? (long)Math.Floor(usd * 1_000_000m) : null, log,
             store is PostgresAccessStore ? options.OutboxPath() : null, options.OutboxSync);
@@ -42,6 +48,7 @@ public sealed class AccessRuntime : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await Settlements.DrainAsync();
         await Budgets.DisposeAsync();
         if (Shared is not null) await Shared.DisposeAsync();
         Limits.Dispose();

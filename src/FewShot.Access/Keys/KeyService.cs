@@ -11,8 +11,13 @@ namespace FewShot.Access.Keys;
 /// and the request path). The public rotating key is never stored: it is HMAC-SHA256(server secret, period index), so the
 /// database holds no key in plaintext and every instance with the secret agrees on the key of each period.
 /// </summary>
-public sealed class KeyService(IAccessStore store, TimeProvider time)
+/// <param name="keyCacheTime">How long a key read from the store is used without reading it again (<see cref="KeyCache"/>);
+/// zero: every check reads the store.</param>
+public sealed class KeyService(IAccessStore store, TimeProvider time, TimeSpan keyCacheTime = default)
 {
+    /// <summary>What a server on a shared store keeps keys for: a change on another instance counts here within it.</summary>
+    public static readonly TimeSpan SharedStoreKeyCacheTime = TimeSpan.FromMilliseconds(250);
+
     const string SecretSetting = "server_secret";
     const string RotationSetting = "public_rotation";
     const string GraceSetting = "public_grace_seconds";
@@ -23,6 +28,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
     PublicKeySchedule? schedule;
     bool scheduleLoaded;
     readonly ConcurrentDictionary<long, byte[]> publicHashes = new();
+    readonly KeyCache cache = new(keyCacheTime);
 
     public IAccessStore Store => store;
     public TimeProvider Time => time;
@@ -61,6 +67,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
             Hash = KeyFormat.Hash(key), Hint = KeyFormat.Hint(key), PreviousHash = record.Hash, PreviousValidUntil = now + grace, RotatedAt = now,
         };
         await store.UpdateKeyAsync(rotated, cancel);
+        cache.Clear();
         await AuditAsync("key_rotated", id, actor, $"grace={grace}", cancel);
         return new IssuedKey(rotated, key);
     }
@@ -71,6 +78,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
         if (record.RevokedAt is not null) return record;
         var revoked = record with { RevokedAt = time.GetUtcNow() };
         await store.UpdateKeyAsync(revoked, cancel);
+        cache.Clear();
         await AuditAsync("key_revoked", id, actor, $"label={record.Label}", cancel);
         return revoked;
     }
@@ -100,6 +108,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
             existing?.CreatedAt ?? time.GetUtcNow(), null, existing?.RevokedAt, options.Models ?? [], [], limits);
         if (existing is null) await store.InsertKeyAsync(record, cancel);
         else await store.UpdateKeyAsync(record, cancel);
+        cache.Clear();
         schedule = parsed;
         scheduleLoaded = true;
         publicHashes.Clear();
@@ -192,7 +201,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
         if (kind == KeyKind.Admin) return AuthOutcome.Unknown;
         if (kind == KeyKind.Public) return await AuthenticatePublicAsync(hash, now, cancel);
 
-        if (await store.FindKeyByHashAsync(hash, cancel) is not { } match) return AuthOutcome.Unknown;
+        if (await cache.GetAsync(Convert.ToHexString(hash), () => store.FindKeyByHashAsync(hash, cancel)) is not { } match) return AuthOutcome.Unknown;
         var key = match.Key;
         var stored = match.IsPrevious ? key.PreviousHash : key.Hash;
         if (stored is null || !CryptographicOperations.FixedTimeEquals(stored, hash)) return AuthOutcome.Unknown;
@@ -213,7 +222,8 @@ public sealed class KeyService(IAccessStore store, TimeProvider time)
             if (!CryptographicOperations.FixedTimeEquals(await PublicHashAsync(index - back, cancel), hash)) continue;
             var validUntil = s.Start(index - back + 1) + s.Grace;
             if (back > 0 && now >= validUntil) return AuthOutcome.Rotated(validUntil, RotatedKeyHint) with { KeyId = KeyRecord.PublicKeyId };
-            var record = await store.GetKeyAsync(KeyRecord.PublicKeyId, cancel);
+            var record = (await cache.GetAsync(KeyRecord.PublicKeyId, async () =>
+                await store.GetKeyAsync(KeyRecord.PublicKeyId, cancel) is { } found ? new KeyMatch(found, IsPrevious: false) : null))?.Key;
             if (record is null) return AuthOutcome.Unknown;
             return record.RevokedAt is not null ? AuthOutcome.Revoked with { KeyId = record.Id } : AuthOutcome.Ok(record);
         }

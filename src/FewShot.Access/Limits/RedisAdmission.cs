@@ -213,6 +213,16 @@ public sealed class RedisAdmission : IAsyncDisposable
     }
 
     /// <summary>
+    /// Gives the request's place under the concurrency cap back at once, without waiting for Redis's answer; the
+    /// settlement takes it out too (should this be lost with Redis away), and an unsettled one expires with its lease.
+    /// </summary>
+    public void ReleaseSlot(Grant grant)
+    {
+        try { redis.GetDatabase().SortedSetRemove(InFlight, grant.RequestId, CommandFlags.FireAndForget); }
+        catch (Exception e) when (IsUnavailable(e)) { }
+    }
+
+    /// <summary>
     /// Releases the reservation and charges <paramref name="charged"/> (at most what was reserved); once per request id.
     /// While Redis is away the settlement waits in this instance and is made as soon as it is back (before the warm-up in
     /// which nothing new is admitted ends); <paramref name="settled"/> runs once it is made. Returns true when it was made now.

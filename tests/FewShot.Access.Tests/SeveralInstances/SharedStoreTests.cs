@@ -34,8 +34,16 @@ public sealed class SharedStoreTests(PostgresServer postgres) : IClassFixture<Po
         return response.StatusCode;
     }
 
+    /// <summary>How long until <paramref name="server"/> refuses <paramref name="key"/> (asked again and again), at most two seconds.</summary>
+    static async Task<TimeSpan> UntilRefusedAsync(TestServer server, string key)
+    {
+        var clock = Stopwatch.StartNew();
+        while (await ChatAsync(server, key) != HttpStatusCode.Unauthorized && clock.Elapsed < TimeSpan.FromSeconds(2)) await Task.Delay(20);
+        return clock.Elapsed;
+    }
+
     [Fact]
-    public async Task AKeyIssuedRotatedOrRevokedOnOneInstanceCountsOnTheOthersFromTheNextRequest()
+    public async Task AKeyIssuedRotatedOrRevokedOnOneInstanceCountsOnTheOthersWithinOneSecond()
     {
         var servers = await StartThreeAsync();
         try
@@ -48,7 +56,8 @@ public sealed class SharedStoreTests(PostgresServer postgres) : IClassFixture<Po
             var issued = (await created.Content.ReadFromJsonAsync<JsonObject>())!;
             var (key, id) = (issued["key"]!.GetValue<string>(), issued["id"]!.GetValue<string>());
 
-            // Every key check reads the shared store, so the very next request on another instance already sees the change.
+            // A key not seen before is read from the shared store, so the very next request on another instance already has it;
+            // a key seen before is kept for a quarter of a second (KeyService.SharedStoreKeyCacheTime), so a change counts within that.
             Assert.Equal(HttpStatusCode.OK, await ChatAsync(b, key));
             Assert.Equal(HttpStatusCode.OK, await ChatAsync(c, key));
 
@@ -58,7 +67,7 @@ public sealed class SharedStoreTests(PostgresServer postgres) : IClassFixture<Po
             {
                 Assert.Equal(HttpStatusCode.OK, rotated.StatusCode);
                 var newKey = (await rotated.Content.ReadFromJsonAsync<JsonObject>())!["key"]!.GetValue<string>();
-                Assert.Equal(HttpStatusCode.Unauthorized, await ChatAsync(a, key));
+                Assert.True(await UntilRefusedAsync(a, key) < TimeSpan.FromSeconds(1));
                 Assert.Equal(HttpStatusCode.OK, await ChatAsync(b, newKey));
                 key = newKey;
             }
@@ -66,9 +75,8 @@ public sealed class SharedStoreTests(PostgresServer postgres) : IClassFixture<Po
             using (var revoked = await admin.PostAsync($"admin/keys/{id}/revoke", null))
                 Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
             var clock = Stopwatch.StartNew();
-            Assert.Equal(HttpStatusCode.Unauthorized, await ChatAsync(b, key));
-            Assert.Equal(HttpStatusCode.Unauthorized, await ChatAsync(c, key));
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"two refusals took {clock.Elapsed}");
+            var refusedAfter = await Task.WhenAll(UntilRefusedAsync(b, key), UntilRefusedAsync(c, key));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"refused on b after {refusedAfter[0]}, on c after {refusedAfter[1]}");
             Assert.Equal(HttpStatusCode.Unauthorized, await ChatAsync(a, key));
             // Each instance wrote its refusal to the one audit log.
             var audit = await a.Server.Access.Store.ReadAuditAsync(DateTimeOffset.UnixEpoch, 1000);

@@ -121,7 +121,7 @@ public sealed class KeysRotateCommand : CliCommand
     }
 }
 
-/// <summary>fewshot keys revoke ID: fails at once, on the next request.</summary>
+/// <summary>fewshot keys revoke ID: fails from the next request (servers on a shared PostgreSQL store: within a quarter of a second).</summary>
 public sealed class KeysRevokeCommand : CliCommand
 {
     readonly Option<string> db = AccessCliSupport.Database();
