@@ -221,7 +221,12 @@ sealed class UsageOutbox : IUsageSink
                 appends.Clear();
             }
         }
-        catch (Exception e) { log.LogError(e, "The outbox writer of {Path} stopped", Path); }
+        catch (Exception e)
+        {
+            log.LogError(e, "The outbox writer of {Path} stopped", Path);
+            work.Writer.TryComplete();
+            while (work.Reader.TryRead(out var left)) left.Durable?.TrySetException(e);  // nobody waits for a commit that will not come
+        }
         finally
         {
             connection.Dispose();

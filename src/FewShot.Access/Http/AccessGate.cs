@@ -123,9 +123,10 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             // 150 ms at the 99th percentile on a busy shared disk). The order that keeps the accounts right is unchanged
             // (SettleAsync). Until the settlement is made the lease keeps the request's whole worst case reserved in Redis,
             // so no admission on any instance can spend what it may have used: nothing is overspent. Should the instance
-            // die in between, the row is neither in the outbox nor charged in Redis: the lease expires and the request
-            // goes uncharged, in the client's favour, as when an instance dies mid-stream; the ledger and Redis still
-            // agree and nothing is counted twice. Shutdown waits for the settlements under way (AccessRuntime.DisposeAsync).
+            // die in between, the lease expires; a row not yet durable leaves the request uncharged (in the client's
+            // favour, as when an instance dies mid-stream), and one already durable reaches the ledger at the next start,
+            // its charge in Redis restored by `usage --reconcile`, as before this ran behind the response. Nothing is
+            // counted twice. Shutdown waits for the settlements under way (AccessRuntime.DisposeAsync).
             access.Settlements.Start(SettleAsync(shared, grant, renew, usage));
             return ValueTask.CompletedTask;
         }, key.Id, slot, request.Model, request.Price));
