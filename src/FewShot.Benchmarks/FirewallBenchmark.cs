@@ -150,7 +150,8 @@ public static class FirewallBenchmark
                 var clock = Stopwatch.StartNew();
                 floodTime.Start();
                 var legitimateTask = LegitimateLoopAsync(legit, during, int.MaxValue, () => Volatile.Read(ref done));
-                await Parallel.ForAsync(0, attackConcurrency, async (_, cancel) =>
+                // Parallel.ForAsync runs only as many bodies at once as there are cores unless told otherwise.
+                await Parallel.ForAsync(0, attackConcurrency, new ParallelOptions { MaxDegreeOfParallelism = attackConcurrency }, async (_, cancel) =>
                 {
                     while (true)
                     {
