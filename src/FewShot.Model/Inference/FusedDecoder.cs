@@ -33,6 +33,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     readonly LayerPattern[] patterns;
     // Activations for up to Chunk tokens: residual x, normalised h, qkv, attention output, MLP hidden, logits.
     readonly AlignedBuffer<float> x, h, qkv, att, hidden, logits;
+    readonly QuantizedInput quantized; // a Q8_0 product's input in 8-bit blocks: up to (Chunk, 4C)
     readonly AlignedBuffer<float>[] scores; // one (n_ctx) score buffer per worker
     readonly AlignedBuffer<long>[] visible; // one (n_ctx) buffer of attended positions per worker
     readonly HeadGroup[][] groupOf; // [layer][head]
@@ -62,10 +63,11 @@ public sealed unsafe class FusedDecoder : IDisposable
         att = new AlignedBuffer<float>(Chunk * C);
         hidden = new AlignedBuffer<float>(Chunk * 4 * C);
         logits = new AlignedBuffer<float>((long)Chunk * vocab);
+        quantized = new QuantizedInput(Chunk * 4 * C);
         groupOf = patterns.Select(pattern => Enumerable.Range(0, heads).Select(head => pattern.Groups.First(g => head >= g.First && head < g.First + g.Count)).ToArray()).ToArray();
         scores = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<float>(config.ContextLength)).ToArray();
         visible = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<long>(config.ContextLength)).ToArray();
-        matMulBody = (first, end, _) => mm!.Multiply(mmX, mmCount, mmY, mmStride, mmBias, mmAccumulate, first, end);
+        matMulBody = (first, end, _) => mm!.Multiply(mmX, quantized, mmCount, mmY, mmStride, mmBias, mmAccumulate, first, end);
         attentionBody = (first, end, part) => { for (var task = first; task < end; task++) Attend(task / heads, task % heads, scores[part].Pointer, visible[part].Pointer); };
     }
 
@@ -187,6 +189,7 @@ public sealed unsafe class FusedDecoder : IDisposable
     // y (count, stride) (+)= x (count, In) W^T + bias, the matrix's rows split over the team.
     void MatMul(WeightMatrix m, float* input, int count, float* output, int stride, AlignedBuffer<float>? bias, bool accumulate)
     {
+        if (m.ReadsQuantizedInput) quantized.Quantize(input, count, m.In);
         mm = m;
         mmX = input;
         mmY = output;
@@ -256,5 +259,6 @@ public sealed unsafe class FusedDecoder : IDisposable
         team.Dispose();
         foreach (var b in new[] { x, h, qkv, att, hidden, logits }.Concat(scores)) b.Dispose();
         foreach (var b in visible) b.Dispose();
+        quantized.Dispose();
     }
 }
