@@ -165,13 +165,40 @@ public static unsafe class Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
     {
-        var mean = 0f;
-        for (var i = 0; i < n; i++) mean += x[i];
-        mean /= n;
-        var variance = 0f;
-        for (var i = 0; i < n; i++) { var d = x[i] - mean; variance += d * d; }
-        var inv = 1f / MathF.Sqrt(variance / n + eps);
-        for (var i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * gain[i] + (bias == null ? 0f : bias[i]);
+        var mean = Sum(x, n, 0f, squares: false) / n;
+        var inverse = 1f / MathF.Sqrt(Sum(x, n, mean, squares: true) / n + eps); // two passes: no cancellation when |mean| >> std
+        var i = 0;
+        if (UseVectors)
+        {
+            var (m, s) = (Vector512.Create(mean), Vector512.Create(inverse));
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = (Vector512.Load(x + i) - m) * s * Vector512.Load(gain + i);
+                Vector512.Store(bias == null ? v : v + Vector512.Load(bias + i), y + i);
+            }
+        }
+        for (; i < n; i++) y[i] = (x[i] - mean) * inverse * gain[i] + (bias == null ? 0f : bias[i]);
+    }
+
+    // The sum of (x[i] - shift) (squared when asked) over n floats.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Sum(float* x, int n, float shift, bool squares)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (UseVectors)
+        {
+            var s = Vector512.Create(shift);
+            Vector512<float> a0 = default, a1 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                var (d0, d1) = (Vector512.Load(x + i) - s, Vector512.Load(x + i + 16) - s);
+                (a0, a1) = squares ? (Avx512F.FusedMultiplyAdd(d0, d0, a0), Avx512F.FusedMultiplyAdd(d1, d1, a1)) : (a0 + d0, a1 + d1);
+            }
+            sum = Vector512.Sum(a0 + a1);
+        }
+        for (; i < n; i++) { var d = x[i] - shift; sum += squares ? d * d : d; }
+        return sum;
     }
 
     /// <summary>GELU, tanh approximation, in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
