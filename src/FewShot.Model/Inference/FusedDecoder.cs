@@ -239,19 +239,25 @@ public sealed unsafe class FusedDecoder : IDisposable
         var cache = attCache!;
         var (row, p) = (rowOf[i], positionOf[i]);
         var count = Visible(groupOf[attLayer][head], p, positions);
+        // Positions -> float offsets into this row and head's (slots, hs) keys and values (a local layer's ring wraps;
+        // the division only happens where it does).
+        var slots = cache.Slots[attLayer];
+        for (var k = 0; k < count; k++) positions[k] = (positions[k] < slots ? positions[k] : positions[k] % slots) * hs;
+        var keys = cache.Key(attLayer, row, head, 0);
+        var values = cache.Value(attLayer, row, head, 0);
         var q = qkv.Pointer + i * 3 * C + head * hs;
         var scale = 1f / MathF.Sqrt(hs);
         var max = float.NegativeInfinity;
         for (var k = 0; k < count; k++)
         {
-            var s = Kernels.Dot(q, cache.Key(attLayer, row, head, positions[k]), hs) * scale;
+            var s = Kernels.Dot(q, keys + positions[k], hs) * scale;
             scoreBuffer[k] = s;
             max = Math.Max(max, s);
         }
-        var sum = Kernels.ExpInPlace(scoreBuffer, count, max);
+        var inverse = 1f / Kernels.ExpInPlace(scoreBuffer, count, max);
         var output = att.Pointer + i * C + head * hs;
         new Span<float>(output, hs).Clear();
-        for (var k = 0; k < count; k++) Kernels.Axpy(scoreBuffer[k] / sum, cache.Value(attLayer, row, head, positions[k]), output, hs);
+        for (var k = 0; k < count; k++) Kernels.Axpy(scoreBuffer[k] * inverse, values + positions[k], output, hs);
     }
 
     /// <summary>
