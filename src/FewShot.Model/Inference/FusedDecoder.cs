@@ -40,8 +40,10 @@ public sealed unsafe class FusedDecoder : IDisposable
     readonly int[] rowOf = new int[Chunk], tokenOf = new int[Chunk];
     readonly long[] positionOf = new long[Chunk];
     readonly Action<int, int, int> matMulBody, attentionBody, headBody;
-    // One loop per layer for c_attn and attention together (each head's q, k, v rows, then its attention): possible when
-    // a head's rows are whole groups of the Q8_0 layout; otherwise two loops.
+    // One loop per layer for c_attn and attention together (each head's q, k, v rows, then its attention), for Q8_0
+    // weights whose head rows are whole groups of the Q8_0 layout. Not for F32: its c_attn streams from memory, and a
+    // head's q, k and v rows are three pieces C^2 * 4 bytes apart, which the prefetchers stream worse than one contiguous
+    // half (small shape, 2 threads: 0.83-0.85x llama.cpp fused against 1.05x in two loops, consecutive runs).
     readonly bool fuseHeads;
 
     // Arguments of the loop running on the team (fields, so that the loop bodies are allocated once).
@@ -78,7 +80,7 @@ public sealed unsafe class FusedDecoder : IDisposable
         };
         attentionBody = (first, end, part) => { for (var task = first; task < end; task++) Attend(task / heads, task % heads, scores[part].Pointer, visible[part].Pointer); };
         headBody = (first, end, part) => { for (var head = first; head < end; head++) ProjectAndAttend(head, part); };
-        fuseHeads = hs % Q8Kernels.GroupRows == 0;
+        fuseHeads = hs % Q8Kernels.GroupRows == 0 && weights.Blocks.All(b => b.Attn.ReadsQuantizedInput);
     }
 
     public GptConfig Config => weights.Config;
