@@ -43,7 +43,8 @@ public sealed unsafe class FusedDecoder : IDisposable
     // One loop per layer for c_attn and attention together (each head's q, k, v rows, then its attention), for Q8_0
     // weights whose head rows are whole groups of the Q8_0 layout. Not for F32: its c_attn streams from memory, and a
     // head's q, k and v rows are three pieces C^2 * 4 bytes apart, which the prefetchers stream worse than one contiguous
-    // half (small shape, 2 threads: 0.83-0.85x llama.cpp fused against 1.05x in two loops, consecutive runs).
+    // half (small shape, 2 threads: 0.83-0.85x llama.cpp fused, against 1.05x for the old build's two loops in
+    // alternating runs).
     readonly bool fuseHeads;
 
     // Arguments of the loop running on the team (fields, so that the loop bodies are allocated once).
