@@ -33,20 +33,28 @@ public sealed unsafe class FusedDecoder : IDisposable
     readonly LayerPattern[] patterns;
     // Activations for up to Chunk tokens: residual x, normalised h, qkv, attention output, MLP hidden, logits.
     readonly AlignedBuffer<float> x, h, qkv, att, hidden, logits;
+    readonly QuantizedInput quantized; // a Q8_0 product's input in 8-bit blocks: up to (Chunk, 4C)
     readonly AlignedBuffer<float>[] scores; // one (n_ctx) score buffer per worker
     readonly AlignedBuffer<long>[] visible; // one (n_ctx) buffer of attended positions per worker
     readonly HeadGroup[][] groupOf; // [layer][head]
     readonly int[] rowOf = new int[Chunk], tokenOf = new int[Chunk];
     readonly long[] positionOf = new long[Chunk];
-    readonly Action<int, int, int> matMulBody, attentionBody;
+    readonly Action<int, int, int> matMulBody, attentionBody, headBody;
+    // One loop per layer for c_attn and attention together (each head's q, k, v rows, then its attention), for Q8_0
+    // weights whose head rows are whole groups of the Q8_0 layout. Not for F32: its c_attn streams from memory, and a
+    // head's q, k and v rows are three pieces C^2 * 4 bytes apart, which the prefetchers stream worse than one contiguous
+    // half (small shape, 2 threads: 0.83-0.85x llama.cpp fused, against 1.05x for the old build's two loops in
+    // alternating runs).
+    readonly bool fuseHeads;
 
     // Arguments of the loop running on the team (fields, so that the loop bodies are allocated once).
     WeightMatrix? mm;
     float* mmX, mmY, mmBias;
     int mmCount, mmStride;
-    bool mmAccumulate;
+    bool mmAccumulate, mmGelu; // mmGelu: GELU on the outputs, by the thread that wrote them
     DecodeCache? attCache;
-    int attLayer;
+    BlockWeights? attBlock;
+    int attLayer, attCount;
     int running; // 1 while a forward pass is running (the guard against a second thread)
 
     public FusedDecoder(DecodeWeights weights, int threads)
@@ -62,11 +70,18 @@ public sealed unsafe class FusedDecoder : IDisposable
         att = new AlignedBuffer<float>(Chunk * C);
         hidden = new AlignedBuffer<float>(Chunk * 4 * C);
         logits = new AlignedBuffer<float>((long)Chunk * vocab);
+        quantized = new QuantizedInput(Chunk * 4 * C);
         groupOf = patterns.Select(pattern => Enumerable.Range(0, heads).Select(head => pattern.Groups.First(g => head >= g.First && head < g.First + g.Count)).ToArray()).ToArray();
         scores = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<float>(config.ContextLength)).ToArray();
         visible = Enumerable.Range(0, team.Threads).Select(_ => new AlignedBuffer<long>(config.ContextLength)).ToArray();
-        matMulBody = (first, end, _) => mm!.Multiply(mmX, mmCount, mmY, mmStride, mmBias, mmAccumulate, first, end);
+        matMulBody = (first, end, _) =>
+        {
+            mm!.Multiply(mmX, quantized, mmCount, mmY, mmStride, mmBias, mmAccumulate, first, end);
+            if (mmGelu) for (var t = 0; t < mmCount; t++) Kernels.Gelu(mmY + (long)t * mmStride + first, end - first);
+        };
         attentionBody = (first, end, part) => { for (var task = first; task < end; task++) Attend(task / heads, task % heads, scores[part].Pointer, visible[part].Pointer); };
+        headBody = (first, end, part) => { for (var head = first; head < end; head++) ProjectAndAttend(head, part); };
+        fuseHeads = hs % Q8Kernels.GroupRows == 0 && weights.Blocks.All(b => b.Attn.ReadsQuantizedInput);
     }
 
     public GptConfig Config => weights.Config;
@@ -149,25 +164,27 @@ public sealed unsafe class FusedDecoder : IDisposable
             var b = weights.Blocks[layer];
             // x = x + c_proj(attention(c_attn(ln_1(x))))
             Norm(b.Ln1Gain, b.Ln1Bias, n);
-            MatMul(b.Attn, h.Pointer, n, qkv.Pointer, 3 * C, b.AttnBias, accumulate: false); // (n, 3C): q | k | v
-            for (var i = 0; i < n; i++)
-                for (var head = 0; head < heads; head++)
-                {
-                    var source = qkv.Pointer + i * 3 * C + head * hs;
-                    new ReadOnlySpan<float>(source + C, hs).CopyTo(new Span<float>(cache.Key(layer, rowOf[i], head, positionOf[i]), hs));
-                    new ReadOnlySpan<float>(source + 2 * C, hs).CopyTo(new Span<float>(cache.Value(layer, rowOf[i], head, positionOf[i]), hs));
-                }
-            (attCache, attLayer) = (cache, layer);
+            (attCache, attBlock, attLayer, attCount) = (cache, b, layer, n);
             var attended = 0L;
             for (var i = 0; i < n; i++) attended += Math.Min(positionOf[i] + 1, cache.Slots[layer]);
-            team.For(n * heads, attentionBody, minimumUnits: attended * C * 8 < MinParallelBytes ? int.MaxValue : 2); // (n, C), heads side by side
-            attCache = null;
+            if (fuseHeads)
+            {
+                if (b.Attn.ReadsQuantizedInput) quantized.Quantize(h.Pointer, n, C);
+                team.For(heads, headBody, minimumUnits: b.Attn.Bytes + attended * C * 8 < MinParallelBytes ? int.MaxValue : 2); // (n, C), heads side by side
+            }
+            else
+            {
+                MatMul(b.Attn, h.Pointer, n, qkv.Pointer, 3 * C, b.AttnBias, accumulate: false); // (n, 3C): q | k | v
+                for (var i = 0; i < n; i++)
+                    for (var head = 0; head < heads; head++) StoreKeyValue(i, head);
+                team.For(n * heads, attentionBody, minimumUnits: attended * C * 8 < MinParallelBytes ? int.MaxValue : 2); // (n, C), heads side by side
+            }
+            (attCache, attBlock) = (null, null);
             MatMul(b.AttnProj, att.Pointer, n, x.Pointer, C, b.AttnProjBias, accumulate: true);
 
             // x = x + c_proj(gelu(c_fc(ln_2(x))))
             Norm(b.Ln2Gain, b.Ln2Bias, n);
-            MatMul(b.Fc, h.Pointer, n, hidden.Pointer, 4 * C, b.FcBias, accumulate: false); // (n, 4C)
-            Kernels.Gelu(hidden.Pointer, n * 4 * C);
+            MatMul(b.Fc, h.Pointer, n, hidden.Pointer, 4 * C, b.FcBias, accumulate: false, gelu: true); // (n, 4C)
             MatMul(b.MlpProj, hidden.Pointer, n, x.Pointer, C, b.MlpProjBias, accumulate: true);
         }
 
@@ -184,16 +201,38 @@ public sealed unsafe class FusedDecoder : IDisposable
         for (var i = 0; i < n; i++) Kernels.LayerNorm(x.Pointer + i * C, h.Pointer + i * C, C, gain.Pointer, bias is null ? null : bias.Pointer, eps);
     }
 
-    // y (count, stride) (+)= x (count, In) W^T + bias, the matrix's rows split over the team.
-    void MatMul(WeightMatrix m, float* input, int count, float* output, int stride, AlignedBuffer<float>? bias, bool accumulate)
+    // y (count, stride) (+)= x (count, In) W^T + bias (then GELU), the matrix's rows split over the team.
+    void MatMul(WeightMatrix m, float* input, int count, float* output, int stride, AlignedBuffer<float>? bias, bool accumulate, bool gelu = false)
     {
+        if (m.ReadsQuantizedInput) quantized.Quantize(input, count, m.In);
         mm = m;
         mmX = input;
         mmY = output;
         mmBias = bias is null ? null : bias.Pointer;
-        (mmCount, mmStride, mmAccumulate) = (count, stride, accumulate);
+        (mmCount, mmStride, mmAccumulate, mmGelu) = (count, stride, accumulate, gelu);
         team.For(m.Out, matMulBody, grain: 16, minimumUnits: m.Bytes < MinParallelBytes ? int.MaxValue : 2);
         mm = null;
+    }
+
+    // One head for all attCount tokens: its q, k and v rows of c_attn (hs rows each of (n, 3C)), its keys and values
+    // into the cache, then its attention. Token i sees earlier tokens of the same call through the cache.
+    void ProjectAndAttend(int head, int part)
+    {
+        var b = attBlock!;
+        for (var section = 0; section < 3; section++) // q, k, v
+            b.Attn.Multiply(h.Pointer, quantized, attCount, qkv.Pointer, 3 * C, b.AttnBias is null ? null : b.AttnBias.Pointer, false,
+                section * C + head * hs, section * C + (head + 1) * hs);
+        for (var i = 0; i < attCount; i++) StoreKeyValue(i, head);
+        for (var i = 0; i < attCount; i++) Attend(i, head, scores[part].Pointer, visible[part].Pointer);
+    }
+
+    // Token i's key and value of one head, from qkv into the cache at its row and position.
+    void StoreKeyValue(int i, int head)
+    {
+        var cache = attCache!;
+        var source = qkv.Pointer + i * 3 * C + head * hs;
+        new ReadOnlySpan<float>(source + C, hs).CopyTo(new Span<float>(cache.Key(attLayer, rowOf[i], head, positionOf[i]), hs));
+        new ReadOnlySpan<float>(source + 2 * C, hs).CopyTo(new Span<float>(cache.Value(attLayer, rowOf[i], head, positionOf[i]), hs));
     }
 
     // Token i, one head: softmax(q k^T / sqrt(hs)) v over the positions this head's pattern lets it see.
@@ -203,19 +242,25 @@ public sealed unsafe class FusedDecoder : IDisposable
         var cache = attCache!;
         var (row, p) = (rowOf[i], positionOf[i]);
         var count = Visible(groupOf[attLayer][head], p, positions);
+        // Positions -> float offsets into this row and head's (slots, hs) keys and values (a local layer's ring wraps;
+        // the division only happens where it does).
+        var slots = cache.Slots[attLayer];
+        for (var k = 0; k < count; k++) positions[k] = (positions[k] < slots ? positions[k] : positions[k] % slots) * hs;
+        var keys = cache.Key(attLayer, row, head, 0);
+        var values = cache.Value(attLayer, row, head, 0);
         var q = qkv.Pointer + i * 3 * C + head * hs;
         var scale = 1f / MathF.Sqrt(hs);
         var max = float.NegativeInfinity;
         for (var k = 0; k < count; k++)
         {
-            var s = Kernels.Dot(q, cache.Key(attLayer, row, head, positions[k]), hs) * scale;
+            var s = Kernels.Dot(q, keys + positions[k], hs) * scale;
             scoreBuffer[k] = s;
             max = Math.Max(max, s);
         }
-        var sum = Kernels.ExpInPlace(scoreBuffer, count, max);
+        var inverse = 1f / Kernels.ExpInPlace(scoreBuffer, count, max);
         var output = att.Pointer + i * C + head * hs;
         new Span<float>(output, hs).Clear();
-        for (var k = 0; k < count; k++) Kernels.Axpy(scoreBuffer[k] / sum, cache.Value(attLayer, row, head, positions[k]), output, hs);
+        for (var k = 0; k < count; k++) Kernels.Axpy(scoreBuffer[k] * inverse, values + positions[k], output, hs);
     }
 
     /// <summary>
@@ -256,5 +301,6 @@ public sealed unsafe class FusedDecoder : IDisposable
         team.Dispose();
         foreach (var b in new[] { x, h, qkv, att, hidden, logits }.Concat(scores)) b.Dispose();
         foreach (var b in visible) b.Dispose();
+        quantized.Dispose();
     }
 }

@@ -61,7 +61,7 @@ public static unsafe class Kernels
     /// <summary>
     /// y[t, o] = (accumulate ? y[t, o] : 0) + bias[o] + W[o, :] . x[t, :] for outputs o in [first, end) and inputs
     /// t in [0, count): W (out, inDim) row-major, x (count, inDim), y (count, yStride). Each weight row is read once
-    /// for up to four inputs, so a batch of rows costs one pass over the weights.
+    /// for up to eight inputs, so a batch of rows costs one pass over the weights.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MatMul(float* w, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
@@ -136,69 +136,8 @@ public static unsafe class Kernels
         if (n > 7) sums[7] = Vector512.Sum(s7);
     }
 
-    /// <summary>
-    /// The same product with 8-bit weights in blocks of 32 along a row, each block with its own scale:
-    /// W[o, i] = scale[o, i / 32] * q[o, i]. inDim must be a multiple of 32.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MatMulQ8(sbyte* q, float* scales, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
-    {
-        var blocks = inDim / Q8Block;
-        Span<float> sums = stackalloc float[InputBlock];
-        for (var t0 = 0; t0 < count; t0 += InputBlock)
-        {
-            var n = Math.Min(InputBlock, count - t0);
-            var x0 = x + (long)t0 * inDim;
-            for (var o = first; o < end; o++)
-            {
-                DotQ8(q + (long)o * inDim, scales + (long)o * blocks, blocks, x0, inDim, n, sums);
-                var b = bias == null ? 0f : bias[o];
-                for (var t = 0; t < n; t++) Store(y + (long)(t0 + t) * yStride + o, sums[t] + b, accumulate);
-            }
-        }
-    }
-
+    /// <summary>Weights per Q8_0 block (one scale each).</summary>
     public const int Q8Block = 32;
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void DotQ8(sbyte* row, float* scales, int blocks, float* x, int inDim, int n, Span<float> sums)
-    {
-        sums.Clear();
-        if (UseVectors)
-        {
-            // Inputs past n alias input 0: their sums are computed and dropped (no branch in the loop).
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-            float* Input(int t) => x + (t < n ? (long)t * inDim : 0);
-            float* x1 = Input(1), x2 = Input(2), x3 = Input(3), x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
-            for (var k = 0; k < blocks; k++)
-            {
-                var i = k * Q8Block;
-                // 32 signed bytes -> two vectors of 16 floats, then scaled once for the whole block.
-                var scale = Vector512.Create(scales[k]);
-                var w0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(row + i))) * scale;
-                var w1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(row + i + 16))) * scale;
-                s0 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x + i), s0));
-                if (n == 1) continue;
-                s1 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x1 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x1 + i), s1));
-                s2 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x2 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x2 + i), s2));
-                s3 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x3 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x3 + i), s3));
-                if (n <= 4) continue;
-                s4 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x4 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x4 + i), s4));
-                s5 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x5 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x5 + i), s5));
-                s6 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x6 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x6 + i), s6));
-                s7 = Avx512F.FusedMultiplyAdd(w1, Vector512.Load(x7 + i + 16), Avx512F.FusedMultiplyAdd(w0, Vector512.Load(x7 + i), s7));
-            }
-            Reduce(n, sums, s0, s1, s2, s3, s4, s5, s6, s7);
-            return;
-        }
-        for (var k = 0; k < blocks; k++)
-            for (var t = 0; t < n; t++)
-            {
-                var block = 0f;
-                for (var j = 0; j < Q8Block; j++) block += row[k * Q8Block + j] * x[(long)t * inDim + k * Q8Block + j];
-                sums[t] += scales[k] * block;
-            }
-    }
 
     /// <summary>x[i] = exp(x[i] - max) for i &lt; n; returns their sum (softmax's numerators and denominator).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -226,13 +165,40 @@ public static unsafe class Kernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
     {
-        var mean = 0f;
-        for (var i = 0; i < n; i++) mean += x[i];
-        mean /= n;
-        var variance = 0f;
-        for (var i = 0; i < n; i++) { var d = x[i] - mean; variance += d * d; }
-        var inv = 1f / MathF.Sqrt(variance / n + eps);
-        for (var i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * gain[i] + (bias == null ? 0f : bias[i]);
+        var mean = Sum(x, n, 0f, squares: false) / n;
+        var inverse = 1f / MathF.Sqrt(Sum(x, n, mean, squares: true) / n + eps); // two passes: no cancellation when |mean| >> std
+        var i = 0;
+        if (UseVectors)
+        {
+            var (m, s) = (Vector512.Create(mean), Vector512.Create(inverse));
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = (Vector512.Load(x + i) - m) * s * Vector512.Load(gain + i);
+                Vector512.Store(bias == null ? v : v + Vector512.Load(bias + i), y + i);
+            }
+        }
+        for (; i < n; i++) y[i] = (x[i] - mean) * inverse * gain[i] + (bias == null ? 0f : bias[i]);
+    }
+
+    // The sum of (x[i] - shift) (squared when asked) over n floats.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Sum(float* x, int n, float shift, bool squares)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (UseVectors)
+        {
+            var s = Vector512.Create(shift);
+            Vector512<float> a0 = default, a1 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                var (d0, d1) = (Vector512.Load(x + i) - s, Vector512.Load(x + i + 16) - s);
+                (a0, a1) = squares ? (Avx512F.FusedMultiplyAdd(d0, d0, a0), Avx512F.FusedMultiplyAdd(d1, d1, a1)) : (a0 + d0, a1 + d1);
+            }
+            sum = Vector512.Sum(a0 + a1);
+        }
+        for (; i < n; i++) { var d = x[i] - shift; sum += squares ? d * d : d; }
+        return sum;
     }
 
     /// <summary>GELU, tanh approximation, in place: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>

@@ -64,8 +64,17 @@ public abstract unsafe class WeightMatrix : IDisposable
 
     protected WeightMatrix(int rows, int columns) { Out = rows; In = columns; }
 
-    /// <summary>y[t, o] (+)= bias[o] + W[o, :] . x[t, :] for o in [first, end), t in [0, count).</summary>
-    public abstract void Multiply(float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end);
+    /// <summary>
+    /// True when <see cref="Multiply"/> reads its input quantised (Q8_0 reads 8-bit blocks): the caller quantises the
+    /// input once into a <see cref="QuantizedInput"/> before it splits the product over threads.
+    /// </summary>
+    public virtual bool ReadsQuantizedInput => false;
+
+    /// <summary>
+    /// y[t, o] (+)= bias[o] + W[o, :] . x[t, :] for o in [first, end), t in [0, count); first a multiple of 16.
+    /// x (count, In) as floats, and in <paramref name="quantized"/> as 8-bit blocks when <see cref="ReadsQuantizedInput"/>.
+    /// </summary>
+    public abstract void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end);
 
     /// <summary>Row o as floats (an embedding lookup from the tied matrix).</summary>
     public abstract void Row(int o, float* destination);
@@ -86,7 +95,7 @@ public sealed unsafe class F32Matrix(ReadOnlySpan<float> values, int rows, int c
     public override WeightFormat Format => WeightFormat.F32;
     public override long Bytes => data.Bytes;
 
-    public override void Multiply(float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end) =>
+    public override void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end) =>
         Kernels.MatMul(data.Pointer, In, x, count, y, yStride, bias, accumulate, first, end);
 
     public override void Row(int o, float* destination) =>
@@ -95,21 +104,36 @@ public sealed unsafe class F32Matrix(ReadOnlySpan<float> values, int rows, int c
     public override void Dispose() => data.Dispose();
 }
 
-/// <summary>Q8_0: per block of 32 weights of a row, scale = max |w| / 127 (as a 16-bit float) and q = round(w / scale).</summary>
+/// <summary>
+/// Q8_0: per block of 32 weights of a row, scale = max |w| / 127 (as a 16-bit float) and q = round(w / scale); stored
+/// in <see cref="Q8Kernels"/>' group layout (16 rows interleaved, the last group padded with zero rows), multiplied by
+/// inputs quantised the same way.
+/// </summary>
 public sealed unsafe class Q8Matrix : WeightMatrix
 {
-    readonly AlignedBuffer<sbyte> quants;
-    readonly AlignedBuffer<float> scales;
+    readonly AlignedBuffer<sbyte> quants; // (groups, blocks, 512): see Q8Kernels
+    readonly AlignedBuffer<float> scales; // (groups, blocks, 16)
+    readonly int blocks;
 
     public Q8Matrix(ReadOnlySpan<float> values, int rows, int columns) : base(rows, columns)
     {
         if (columns % Kernels.Q8Block != 0) throw new ArgumentException($"Q8_0 needs rows of a multiple of {Kernels.Q8Block} values, got {columns}");
-        quants = new AlignedBuffer<sbyte>((long)rows * columns);
-        scales = new AlignedBuffer<float>((long)rows * columns / Kernels.Q8Block);
-        var q = new Span<sbyte>(quants.Pointer, checked(rows * columns));
-        var s = new Span<float>(scales.Pointer, rows * columns / Kernels.Q8Block);
-        for (var b = 0; b < s.Length; b++) s[b] = QuantizeBlock(values.Slice(b * Kernels.Q8Block, Kernels.Q8Block), q.Slice(b * Kernels.Q8Block, Kernels.Q8Block));
+        blocks = columns / Kernels.Q8Block;
+        var groups = (rows + Q8Kernels.GroupRows - 1) / Q8Kernels.GroupRows;
+        quants = new AlignedBuffer<sbyte>((long)groups * Q8Kernels.GroupRows * columns);
+        scales = new AlignedBuffer<float>((long)groups * Q8Kernels.GroupRows * blocks);
+        Span<sbyte> q = stackalloc sbyte[Kernels.Q8Block];
+        for (var o = 0; o < rows; o++)
+            for (var k = 0; k < blocks; k++)
+            {
+                var (groupBlock, r) = GroupBlock(o, k);
+                scales.Pointer[groupBlock * Q8Kernels.GroupRows + r] = QuantizeBlock(values.Slice(o * columns + k * Kernels.Q8Block, Kernels.Q8Block), q);
+                for (var j = 0; j < Kernels.Q8Block; j++) quants.Pointer[groupBlock * Q8Kernels.GroupRows * Kernels.Q8Block + Q8Kernels.OffsetInGroupBlock(r, j)] = q[j];
+            }
     }
+
+    // Row o's block k: the index of its group block (group, k) and the row's place r in the group.
+    (long GroupBlock, int Row) GroupBlock(int o, int k) => ((long)(o / Q8Kernels.GroupRows) * blocks + k, o % Q8Kernels.GroupRows);
 
     /// <summary>Quantises 32 values; returns the block's scale (exactly representable as a 16-bit float).</summary>
     public static float QuantizeBlock(ReadOnlySpan<float> block, Span<sbyte> q)
@@ -123,26 +147,56 @@ public sealed unsafe class Q8Matrix : WeightMatrix
     }
 
     public override WeightFormat Format => WeightFormat.Q8_0;
-    public override long Bytes => quants.Bytes + scales.Length * 2; // the scales as the 16-bit floats a file holds
+    public override long Bytes => quants.Bytes + scales.Bytes; // scales as 32-bit floats (a file holds 16-bit ones)
+    public override bool ReadsQuantizedInput => true;
 
-    /// <summary>The quantised values (rows x columns) and the scales (rows x columns / 32), for writing files.</summary>
-    public ReadOnlySpan<sbyte> Quants => new(quants.Pointer, Out * In);
-    public ReadOnlySpan<float> Scales => new(scales.Pointer, Out * In / Kernels.Q8Block);
-
-    public override void Multiply(float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end) =>
-        Kernels.MatMulQ8(quants.Pointer, scales.Pointer, In, x, count, y, yStride, bias, accumulate, first, end);
+    public override void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
+    {
+        if (quantized is null) throw new ArgumentNullException(nameof(quantized), "a Q8_0 matrix multiplies quantised input");
+        Q8Kernels.MatMul(quants.Pointer, scales.Pointer, In, quantized.Values, quantized.Scales, count, y, yStride, bias, accumulate, first, end);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Row(int o, float* destination)
     {
-        var q = quants.Pointer + (long)o * In;
-        var s = scales.Pointer + (long)o * In / Kernels.Q8Block;
-        for (var i = 0; i < In; i++) destination[i] = s[i / Kernels.Q8Block] * q[i];
+        for (var k = 0; k < blocks; k++)
+        {
+            var (groupBlock, r) = GroupBlock(o, k);
+            var scale = scales.Pointer[groupBlock * Q8Kernels.GroupRows + r];
+            var q = quants.Pointer + groupBlock * Q8Kernels.GroupRows * Kernels.Q8Block;
+            for (var j = 0; j < Kernels.Q8Block; j++) destination[k * Kernels.Q8Block + j] = scale * q[Q8Kernels.OffsetInGroupBlock(r, j)];
+        }
     }
 
     public override void Dispose()
     {
         quants.Dispose();
+        scales.Dispose();
+    }
+}
+
+/// <summary>
+/// A product's input rows quantised for Q8_0 matrices (<see cref="Q8Kernels.QuantizeRows"/>): values (rows, columns)
+/// as 16-bit integers, scales (rows, columns / 32). Owned by one decoder, filled once per product.
+/// </summary>
+public sealed unsafe class QuantizedInput(long capacity) : IDisposable
+{
+    readonly AlignedBuffer<short> values = new(capacity);
+    readonly AlignedBuffer<float> scales = new(capacity / Kernels.Q8Block);
+
+    public short* Values => values.Pointer;
+    public float* Scales => scales.Pointer;
+
+    /// <summary>Quantises x (count, columns); columns a multiple of 32.</summary>
+    public void Quantize(float* x, int count, int columns)
+    {
+        if ((long)count * columns > values.Length) throw new ArgumentException($"{count} x {columns} values do not fit {values.Length}");
+        Q8Kernels.QuantizeRows(x, count, columns, values.Pointer, scales.Pointer);
+    }
+
+    public void Dispose()
+    {
+        values.Dispose();
         scales.Dispose();
     }
 }
