@@ -54,7 +54,7 @@ public sealed class SimulatedServer : IAsyncDisposable
         app.UseFewShotAccess();
         app.MapAdminApi();
         app.MapGet("/healthz", () => "ok");
-        app.MapPost("/v1/chat/completions", (HttpContext http) => server!.CompleteAsync(http, gated: true));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => server!.CompleteAsync(http, gated: true)).WithMetadata(AdmittedThroughGate.Instance);
         app.MapPost("/bench/ungated/chat/completions", (HttpContext http) => server!.CompleteAsync(http, gated: false));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

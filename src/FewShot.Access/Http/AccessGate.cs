@@ -43,9 +43,11 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             return new GateDecision.Rejected(AccessMiddleware.Unavailable("its ledger"));
         }
         var worst = request.WorstCaseTokens;
+        // The caller's address, when the middleware left it to this admission (shared limits, a generation route).
+        var address = http.Features.Get<PendingAddressCheck>() is { Done: false } pending ? pending : null;
         if (access.Shared is { } shared)
         {
-            try { return await AdmitSharedAsync(shared, http, key, request); }
+            try { return await AdmitSharedAsync(shared, http, key, request, address); }
             catch (Exception e) when (RedisAdmission.IsUnavailable(e) && access.Options.LimitsFail != "open")
             {
                 access.Metrics.Reject("limits_unavailable");
@@ -55,6 +57,12 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
             {
                 access.Metrics.Reject("limits_unavailable_fail_open");  // counted, then admitted on this instance's own limits below
             }
+        }
+        if (address is { Done: false })
+        {
+            address.Done = true;
+            if (access.Addresses.Refusal(address.Ip, access.Addresses.CheckLocally(address.Ip, countRequest: true, countFailure: false)) is { } refused)
+                return new GateDecision.Rejected(refused);
         }
         var headers = new Dictionary<string, string>();
         if (access.Limits.CheckKeyRequests(key) is { } requests && RateRefusal(headers, "requests", requests, worst) is { } r) return r;
@@ -82,13 +90,25 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
 
     /// <summary>
     /// The same checks in one Redis script shared by every instance, the concurrency cap included (a full cap refuses at
-    /// once rather than queueing); this instance's own limiter still queues what it runs itself.
+    /// once rather than queueing), and the caller's lockout and requests per minute when the middleware left them to it
+    /// (<paramref name="address"/>); this instance's own limiter still queues what it runs itself.
     /// </summary>
-    async Task<GateDecision> AdmitSharedAsync(RedisAdmission shared, HttpContext http, KeyRecord key, GenerationRequestInfo request)
+    async Task<GateDecision> AdmitSharedAsync(RedisAdmission shared, HttpContext http, KeyRecord key, GenerationRequestInfo request,
+        PendingAddressCheck? address)
     {
         var headers = new Dictionary<string, string>();
         var worst = request.WorstCaseTokens;
-        var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros);
+        var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros, address?.Ip);
+        if (address is not null) address.Done = true;
+        if (refusal is { Kind: "address_locked" })
+        {
+            var until = access.Options.Time.GetUtcNow() + refusal.Reset;
+            access.Lockouts.Lock(address!.Ip, until);
+            return new GateDecision.Rejected(access.Addresses.Refusal(address.Ip, new AddressCheck(until, default))!);
+        }
+        if (refusal is { Kind: "address_requests" })
+            return new GateDecision.Rejected(access.Addresses.Refusal(address!.Ip,
+                new AddressCheck(null, new LimitCheck(false, refusal.Limit, 0, refusal.Reset)))!);
         if (refusal is { Kind: "busy" }) return Busy();
         if (refusal is { Kind: "warming" })
         {

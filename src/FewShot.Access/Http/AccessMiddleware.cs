@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using FewShot.Access.Limits;
 using FewShot.Access.Storage;
+using FewShot.Serving.Pipeline;
 
 namespace FewShot.Access.Http;
 
@@ -11,7 +12,9 @@ namespace FewShot.Access.Http;
 /// The firewall in front of every route, in this order: client address (X-Forwarded-For only from trusted proxies),
 /// deny/allow lists, lockout, then for /v1, /api and /admin: requests per minute per address, body size, and the key
 /// (the admin key for /admin). Failed keys count towards the address's lockout; a locked-out address is refused before
-/// any key is hashed or looked up, so a flood of guesses costs almost nothing and generates nothing.
+/// any key is hashed or looked up, so a flood of guesses costs almost nothing and generates nothing. With shared limits
+/// a generation's address is checked by its admission's one Redis script instead (a lockout this instance already knows
+/// of still refuses it first), and a failed key's by the one script that counts the failure.
 /// </summary>
 public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
 {
@@ -32,43 +35,47 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
         var isAdmin = path.StartsWithSegments(access.Options.AdminPath);
         // CORS preflights carry no credentials and never reach a handler that generates or changes anything.
         var keyed = !HttpMethods.IsOptions(http.Request.Method) && (isAdmin || access.Options.KeyPaths.Any(p => path.StartsWithSegments(p)));
-        var (lockedUntil, perIp) = keyed ? await CheckAddressAsync(ipText) : (Locked(ipText), null);
-        if (lockedUntil is { } until)
-        {
-            await RejectAsync(http, "ip_locked_out", 403, ErrorTypes.AccessDenied, "ip_locked_out",
-                $"Too many failed authentications from {ipText}; locked out until {until:yyyy-MM-dd HH:mm:ss} UTC.", RetryAfter(until));
-            return;
-        }
+        var addresses = access.Addresses;
         if (!keyed)
         {
+            if (access.Lockouts.IsLocked(ipText, out var until) && addresses.Refusal(ipText, new AddressCheck(until, default)) is { } locked)
+            {
+                await locked.WriteAsync(http);
+                return;
+            }
             await next(http);
             return;
         }
-        if (perIp is null)
+        if (access.Shared is not null && !isAdmin && http.GetEndpoint()?.Metadata.GetMetadata<AdmittedThroughGate>() is not null)
         {
-            access.Metrics.Reject("limits_unavailable");
-            await Unavailable("its limits").WriteAsync(http);
+            // A generation: its admission checks the address in the same Redis script; only what is known here is checked now.
+            if (addresses.KnownRefusal(ipText) is { } known && addresses.Refusal(ipText, known) is { } refusedHere)
+            {
+                await refusedHere.WriteAsync(http);
+                return;
+            }
+            var pending = new PendingAddressCheck(ipText);
+            http.Features.Set(pending);
+            await KeyedAsync(http, ipText, isAdmin, pending);
+            // Refused before its admission (a malformed body, an unknown model): it still counts towards the address's rate.
+            if (!pending.Done) await addresses.CheckAsync(ipText, countRequest: true, countFailure: false);
             return;
         }
-        if (!perIp.Value.Passed)
+        if (addresses.Refusal(ipText, await addresses.CheckAsync(ipText, countRequest: true, countFailure: false)) is { } refused)
         {
-            var rate = perIp.Value;
-            await RejectAsync(http, "ip_rate_limited", 429, ErrorTypes.RateLimit, "rate_limit_exceeded",
-                $"Rate limit reached for requests from {ipText}: {rate.Limit} per minute. Try again in {Keys.Durations.Format(rate.Reset)}.",
-                new Dictionary<string, string>
-                {
-                    ["Retry-After"] = Seconds(rate.Reset),
-                    ["x-ratelimit-limit-requests"] = rate.Limit.ToString(CultureInfo.InvariantCulture),
-                    ["x-ratelimit-remaining-requests"] = "0",
-                    ["x-ratelimit-reset-requests"] = Keys.Durations.Format(rate.Reset),
-                });
+            await refused.WriteAsync(http);
             return;
         }
+        await KeyedAsync(http, ipText, isAdmin, pending: null);
+    }
 
-        try { await KeyedAsync(http, ipText, isAdmin); }
+    /// <summary>The key and the route, answering 503 when the store (PostgreSQL) that holds the keys is away.</summary>
+    async Task KeyedAsync(HttpContext http, string ipText, bool isAdmin, PendingAddressCheck? pending)
+    {
+        try { await CheckKeyAsync(http, ipText, isAdmin, pending); }
         catch (Exception e) when (StoreErrors.IsUnavailable(e) && !http.Response.HasStarted)
         {
-            // The store (PostgreSQL) is away: no key can be checked and nothing new is admitted; running requests settle into the outbox.
+            // No key can be checked and nothing new is admitted; running requests settle into the outbox.
             access.Metrics.Reject("store_unavailable");
             await Unavailable("its keys").WriteAsync(http);
         }
@@ -79,46 +86,8 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
         $"The service cannot check {what} right now; try again shortly.", null, "service_unavailable",
         new Dictionary<string, string> { ["Retry-After"] = retry is { } r ? Seconds(r) : "2" });
 
-    /// <summary>
-    /// The address's lockout and its requests per minute: in Redis when the limits are shared (every instance sees the
-    /// same), else in this process. A null rate means Redis is unreachable and the operator chose to fail closed.
-    /// </summary>
-    async Task<(DateTimeOffset? LockedUntil, LimitCheck? Rate)> CheckAddressAsync(string ip)
-    {
-        if (access.Shared is { } shared)
-        {
-            try
-            {
-                var check = await shared.CheckAddressAsync(ip);
-                if (check.LockedUntil is { } until) access.Lockouts.Lock(ip, until);  // remembered here for the paths that need no key
-                return (check.LockedUntil, check.Rate);
-            }
-            catch (Exception e) when (RedisAdmission.IsUnavailable(e) && access.Options.LimitsFail != "open") { return (null, null); }
-            catch (Exception e) when (RedisAdmission.IsUnavailable(e)) { access.Metrics.Reject("limits_unavailable_fail_open"); }
-        }
-        return Locked(ip) is { } locked ? (locked, null) : (null, access.Limits.CheckIp(ip));
-    }
-
-    DateTimeOffset? Locked(string ip) => access.Lockouts.IsLocked(ip, out var until) ? until : null;
-
-    /// <summary>A failed authentication counted towards the address's lockout (in Redis when shared); the lockout's end if this one starts it.</summary>
-    async Task<DateTimeOffset?> RecordFailureAsync(string ip)
-    {
-        if (access.Shared is { } shared)
-        {
-            try
-            {
-                var until = await shared.RecordFailureAsync(ip);
-                if (until is { } u) access.Lockouts.Lock(ip, u);
-                return until;
-            }
-            catch (Exception e) when (RedisAdmission.IsUnavailable(e)) { }  // counted here instead
-        }
-        return access.Lockouts.RecordFailure(ip);
-    }
-
     /// <summary>The body size, then the key (the admin key for the admin path), then the route.</summary>
-    async Task KeyedAsync(HttpContext http, string ipText, bool isAdmin)
+    async Task CheckKeyAsync(HttpContext http, string ipText, bool isAdmin, PendingAddressCheck? pending)
     {
         var maxBody = access.Options.MaxRequestBodyBytes;
         if (http.Request.ContentLength > maxBody)
@@ -147,25 +116,43 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
                 return;
             }
             await FailAsync(http, ipText, "admin_auth_failed", presented is null && !malformedHeader ? "missing_key" : "admin_auth_failed",
-                "This endpoint needs the admin key: 'Authorization: Bearer fsa-…'.", keyId: null, audit: true);
+                "This endpoint needs the admin key: 'Authorization: Bearer fsa-…'.", keyId: null, audit: true, pending);
             return;
         }
 
         var outcome = malformedHeader ? Keys.AuthOutcome.Malformed : await access.Keys.AuthenticateAsync(presented, http.RequestAborted);
         if (!outcome.Succeeded)
         {
-            await FailAsync(http, ipText, outcome.Reason!, outcome.Reason!, outcome.Message, outcome.KeyId, outcome.IsSecurityEvent);
+            await FailAsync(http, ipText, outcome.Reason!, outcome.Reason!, outcome.Message, outcome.KeyId, outcome.IsSecurityEvent, pending);
             return;
         }
         http.Features.Set(new AccessPrincipal(outcome.Key!, ipText));
         await next(http);
     }
 
-    /// <summary>A failed authentication: 401, counted towards a lockout (except a missing key, which costs us nothing), audited where it matters.</summary>
-    async Task FailAsync(HttpContext http, string ip, string auditEvent, string reason, string message, string? keyId, bool audit)
+    /// <summary>
+    /// A failed authentication: 401, counted towards a lockout (except a missing key, which costs us nothing), audited
+    /// where it matters. A generation whose address was left to its admission has it checked and counted here instead,
+    /// in the same round trip as the failure, and gets 403 or 429 when the address is locked out or over its rate.
+    /// </summary>
+    async Task FailAsync(HttpContext http, string ip, string auditEvent, string reason, string message, string? keyId, bool audit,
+        PendingAddressCheck? pending)
     {
+        var countFailure = reason != "missing_key";
+        AddressCheck? address = null;
+        if (pending is not null)
+        {
+            pending.Done = true;
+            address = await access.Addresses.CheckAsync(ip, countRequest: true, countFailure);
+            if (access.Addresses.Refusal(ip, address) is { } refused)
+            {
+                await refused.WriteAsync(http);
+                return;
+            }
+        }
+        else if (countFailure) address = await access.Addresses.CheckAsync(ip, countRequest: false, countFailure: true);
         if (audit) await access.Keys.AuditAsync(auditEvent, keyId, ip, $"{http.Request.Method} {http.Request.Path}");
-        if (reason != "missing_key" && await RecordFailureAsync(ip) is { } lockedUntil)
+        if (address?.LockoutStarted is { } lockedUntil)
         {
             access.Metrics.Reject("lockout_started");
             await access.Keys.AuditAsync("ip_locked_out", null, ip, $"after {access.Lockouts.Threshold} failed authentications; until {lockedUntil:O}");
@@ -179,8 +166,6 @@ public sealed class AccessMiddleware(RequestDelegate next, AccessRuntime access)
         access.Metrics.Reject(reason);
         await new ApiException(status, type, message, null, code, headers).WriteAsync(http);
     }
-
-    Dictionary<string, string> RetryAfter(DateTimeOffset until) => new() { ["Retry-After"] = Seconds(until - access.Options.Time.GetUtcNow()) };
 
     internal static string Seconds(TimeSpan span) => Math.Max(1, (long)Math.Ceiling(span.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
 }

@@ -16,6 +16,8 @@ public sealed class AccessRuntime : IAsyncDisposable
     public BudgetLedger Budgets { get; }
     public RateLimits Limits { get; }
     public Lockouts Lockouts { get; }
+    /// <summary>The firewall's per-address lockouts and rates (in Redis when shared), for the middleware and the admission.</summary>
+    public AddressGuard Addresses { get; }
     /// <summary>The admission shared through Redis (Access:Limits redis://...); null: this process's own limits and budgets.</summary>
     public RedisAdmission? Shared { get; }
     public AccessMetrics Metrics { get; } = new();
@@ -41,6 +43,7 @@ public sealed class AccessRuntime : IAsyncDisposable
         if (LimitsLocation.Parse(options.Limits) is { Redis: not null } redis)
             Shared = RedisAdmission.Connect(redis, store, options, Budgets.GlobalDailyBudgetMicros);
         Lockouts = new Lockouts(options.LockoutThreshold, options.LockoutWindow, options.LockoutFirst, options.LockoutFactor, options.LockoutMax, options.Time);
+        Addresses = new AddressGuard(Shared, Limits, Lockouts, Metrics, options);
         Allowed = new IpNetworkList(options.AllowedNetworks);
         Denied = new IpNetworkList(options.DeniedNetworks);
         TrustedProxies = new IpNetworkList(options.TrustedProxies);

@@ -11,16 +11,25 @@ static class AdmissionScripts
 {
     /// <summary>
     /// KEYS: key account, its leases, global account, its leases, the key's rpm and tpm windows, the service's requests in
-    /// flight ("-" where unused), the epoch (when this Redis's data began). ARGV: request id, tokens, micros, key budget, key
-    /// money budget, global budget, global money budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap
-    /// (-1: none), warm-up ms. Returns {0} admitted; {-1, 1|2} the key's or the global account is not
-    /// in Redis yet (the caller starts it from the ledger and asks again); {1, kind, limit, remaining, reset ms} refused.
+    /// flight ("-" where unused), the epoch (when this Redis's data began), the caller's address lockout and its rpm window
+    /// ("-": the address was checked before). ARGV: request id, tokens, micros, key budget, key money budget, global budget,
+    /// global money budget, rpm, tpm (-1: none), lease ms, account lifetime ms, concurrency cap (-1: none), warm-up ms, the
+    /// address's rpm. Returns {0} admitted; {-1, 1|2} the key's or the global account is not in Redis yet (the caller
+    /// starts it from the ledger and asks again; nothing was counted); {1, kind, limit, remaining, reset ms} refused
+    /// (address_locked: reset is the time left of the lockout). The address's request counts once it gets past its
+    /// lockout and its own rate, whatever the key's limits then decide (as when it was checked before the key).
     /// </summary>
     public const string Admit = Clock + Window + Sweep + """
         local rid, tokens, micros = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
         local kb, kbm, gb, gbm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local rpm, tpm, lease, keep = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
         local useKey, useGlobal = kb >= 0 or kbm >= 0, gb >= 0 or gbm >= 0
+        local checkAddress = KEYS[9] ~= '-'
+
+        if checkAddress then
+          local locked = tonumber(redis.call('GET', KEYS[9]) or '0')
+          if locked > now then return {1, 'address_locked', 0, 0, locked - now} end
+        end
 
         -- A Redis that lost its data (restarted without persistence) forgot the reservations of requests still running:
         -- admit nothing for a warm-up while their renewals put them back (and outboxes bring the ledger up to date).
@@ -39,6 +48,13 @@ static class AdmissionScripts
         if useGlobal then
           if redis.call('EXISTS', KEYS[3]) == 0 then return {-1, 2} end
           sweep(KEYS[3], KEYS[4])
+        end
+
+        if checkAddress then
+          local addressRpm, addressRequests = tonumber(ARGV[14]), window(KEYS[10])
+          if addressRequests + 1 > addressRpm then return {1, 'address_requests', addressRpm, 0, reset} end
+          redis.call('HSET', KEYS[10], 'w', minute, 'c', addressRequests + 1)
+          redis.call('PEXPIRE', KEYS[10], 120000)
         end
 
         local requests, used = 0, 0
@@ -160,38 +176,39 @@ static class AdmissionScripts
         """;
 
     /// <summary>
-    /// The firewall's shared state, checked on every request to a keyed path before the key is looked at. KEYS: the
-    /// address's lockout, its requests-per-minute window. ARGV: the per-address rpm. Returns {1, until ms, 0} locked out,
-    /// {2, rpm, reset ms} over its rate (not counted), {0, remaining, reset ms} passed and counted.
+    /// The firewall's shared state for one address, where the admission does not check it: a request to a keyed path
+    /// that is not a generation, or one whose key failed. KEYS: the address's lockout, its requests-per-minute window, its
+    /// failed authentications in the current window, its strikes. ARGV: the per-address rpm, count the request (1/0),
+    /// count a failed authentication (1/0), then the lockout's threshold, window ms, first lockout ms, factor and longest
+    /// lockout ms. A failure counts towards a lockout as <see cref="FewShot.Access.Firewall.Lockouts"/> counts it in
+    /// memory. Returns {1, until ms} locked out (nothing counted), {2, rpm, reset ms} over its rate (nothing counted),
+    /// else {0, remaining, reset ms, the end of the lockout this failure started or 0}.
     /// </summary>
-    public const string Firewall = Clock + Window + """
+    public const string Address = Clock + Window + """
         local locked = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if locked > now then return {1, locked, 0} end
+        if locked > now then return {1, locked} end
         local rpm = tonumber(ARGV[1])
         local requests = window(KEYS[2])
-        if requests + 1 > rpm then return {2, rpm, reset} end
-        redis.call('HSET', KEYS[2], 'w', minute, 'c', requests + 1)
-        redis.call('PEXPIRE', KEYS[2], 120000)
-        return {0, rpm - requests - 1, reset}
-        """;
-
-    /// <summary>
-    /// A failed authentication from an address, counted across instances as <see cref="FewShot.Access.Firewall.Lockouts"/> counts it in
-    /// memory. KEYS: the address's lockout, its failures in the current window, its strikes. ARGV: threshold, window ms,
-    /// first lockout ms, factor, longest lockout ms. Returns the lockout's end (ms) when this failure starts one, else 0.
-    /// </summary>
-    public const string Fail = Clock + """
-        local locked = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if locked > now then return 0 end
-        local failures = redis.call('INCR', KEYS[2])
-        if failures == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
-        if failures < tonumber(ARGV[1]) then return 0 end
-        redis.call('DEL', KEYS[2])
-        local strikes = tonumber(redis.call('GET', KEYS[3]) or '0')
-        local length = math.floor(math.min(tonumber(ARGV[5]), tonumber(ARGV[3]) * tonumber(ARGV[4]) ^ strikes))
-        redis.call('SET', KEYS[3], strikes + 1, 'PX', 86400000)
-        redis.call('SET', KEYS[1], now + length, 'PX', length)
-        return now + length
+        if ARGV[2] == '1' then
+          if requests + 1 > rpm then return {2, rpm, reset} end
+          requests = requests + 1
+          redis.call('HSET', KEYS[2], 'w', minute, 'c', requests)
+          redis.call('PEXPIRE', KEYS[2], 120000)
+        end
+        local started = 0
+        if ARGV[3] == '1' then
+          local failures = redis.call('INCR', KEYS[3])
+          if failures == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+          if failures >= tonumber(ARGV[4]) then
+            redis.call('DEL', KEYS[3])
+            local strikes = tonumber(redis.call('GET', KEYS[4]) or '0')
+            local length = math.floor(math.min(tonumber(ARGV[8]), tonumber(ARGV[6]) * tonumber(ARGV[7]) ^ strikes))
+            redis.call('SET', KEYS[4], strikes + 1, 'PX', 86400000)
+            redis.call('SET', KEYS[1], now + length, 'PX', length)
+            started = now + length
+          end
+        end
+        return {0, rpm - requests, reset, started}
         """;
 
     /// <summary>

@@ -8,6 +8,12 @@ namespace FewShot.Access.Limits;
 public readonly record struct LimitCheck(bool Passed, long Limit, long Remaining, TimeSpan Reset);
 
 /// <summary>
+/// What the firewall found for an address: locked out (until when), else its per-address rate, and the end of the
+/// lockout that this request's failed authentication started, if it did.
+/// </summary>
+public readonly record struct AddressCheck(DateTimeOffset? LockedUntil, LimitCheck Rate, DateTimeOffset? LockoutStarted = null);
+
+/// <summary>
 /// Sliding-window limiters from System.Threading.RateLimiting: requests per minute per client IP, requests and tokens per
 /// minute per key (tokens counted at their worst case, as reserved), and one concurrency limiter for generations in flight.
 /// A window of one minute in six segments: a burst is forgotten ten seconds at a time.

@@ -9,9 +9,9 @@ namespace FewShot.Access.Limits;
 /// <summary>
 /// Admission shared by every instance on one Redis (--limits redis://...): one Lua script per request checks the key's
 /// requests and tokens per minute, the key's budget, the service's balance (tokens and money) and its concurrency cap,
-/// and reserves all of them, or nothing. Before it, on every request to a keyed path, a firewall script checks the
-/// address's lockout and requests per minute; failed authentications count towards a lockout in Redis, so every instance
-/// sees it. A reservation is a lease (a member of the account's lease set, scored by its expiry): renewed while
+/// and reserves all of them, or nothing; for a generation the caller's address (its lockout and requests per minute) is
+/// checked by the same script. Other requests to a keyed path, and failed authentications, go through one firewall script
+/// (the address's lockout and rate; failures count towards a lockout in Redis, so every instance sees it). A reservation is a lease (a member of the account's lease set, scored by its expiry): renewed while
 /// the request runs, released by whoever next touches the account once it expires, so an instance that dies gives its
 /// reservations back by itself. Settling is once per request id. Accounts start from the ledger's sums (the store).
 /// </summary>
@@ -100,31 +100,27 @@ public sealed class RedisAdmission : IAsyncDisposable
     /// <summary>Redis could not be reached or did not answer in time (what fail closed / fail open is about).</summary>
     public static bool IsUnavailable(Exception e) => e is RedisException or TimeoutException;
 
-    /// <summary>What the firewall's shared check found for an address: locked out (until when), or its per-address rate.</summary>
-    public readonly record struct AddressCheck(DateTimeOffset? LockedUntil, LimitCheck Rate);
-
-    /// <summary>Is the address locked out on any instance, and is it within its requests per minute (counted across instances)?</summary>
-    public async Task<AddressCheck> CheckAddressAsync(string ip)
+    /// <summary>
+    /// The address's lockout and requests per minute, counted across instances (<paramref name="countRequest"/>: this
+    /// request counts towards its rate), and a failed authentication counted towards a lockout (<paramref name="countFailure"/>):
+    /// for requests that the admission does not check (not a generation, or a key that failed), in one round trip.
+    /// </summary>
+    public async Task<AddressCheck> CheckAddressAsync(string ip, bool countRequest, bool countFailure)
     {
-        var rpm = options.IpRequestsPerMinute;
-        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Firewall,
-            [Address("lock", ip), Address("ip-rpm", ip)], [rpm]))!;
+        var (o, rpm) = (options, options.IpRequestsPerMinute);
+        var result = (RedisResult[])(await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Address,
+            [Address("lock", ip), Address("ip-rpm", ip), Address("fail", ip), Address("strikes", ip)],
+            [
+                rpm, countRequest ? 1 : 0, countFailure ? 1 : 0, o.LockoutThreshold, (long)o.LockoutWindow.TotalMilliseconds,
+                (long)o.LockoutFirst.TotalMilliseconds, o.LockoutFactor, (long)o.LockoutMax.TotalMilliseconds,
+            ]))!;
         return (long)result[0] switch
         {
             1 => new AddressCheck(DateTimeOffset.FromUnixTimeMilliseconds((long)result[1]), default),
             2 => new AddressCheck(null, new LimitCheck(false, rpm, 0, TimeSpan.FromMilliseconds((long)result[2]))),
-            _ => new AddressCheck(null, new LimitCheck(true, rpm, (long)result[1], TimeSpan.FromMilliseconds((long)result[2]))),
+            _ => new AddressCheck(null, new LimitCheck(true, rpm, (long)result[1], TimeSpan.FromMilliseconds((long)result[2])),
+                (long)result[3] == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)result[3])),
         };
-    }
-
-    /// <summary>Counts a failed authentication from the address on every instance; returns the lockout's end if this one starts it.</summary>
-    public async Task<DateTimeOffset?> RecordFailureAsync(string ip)
-    {
-        var o = options;
-        var until = (long)await redis.GetDatabase().ScriptEvaluateAsync(AdmissionScripts.Fail,
-            [Address("lock", ip), Address("fail", ip), Address("strikes", ip)],
-            [o.LockoutThreshold, (long)o.LockoutWindow.TotalMilliseconds, (long)o.LockoutFirst.TotalMilliseconds, o.LockoutFactor, (long)o.LockoutMax.TotalMilliseconds]);
-        return until == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(until);
     }
 
     /// <summary>A granted reservation: the lease members to renew and settle, and what was reserved.</summary>
@@ -136,10 +132,17 @@ public sealed class RedisAdmission : IAsyncDisposable
         internal int settled;
     }
 
-    /// <summary>Why a request was refused: a rate (requests or tokens per minute) or a budget (key or global, tokens or money).</summary>
+    /// <summary>
+    /// Why a request was refused: the caller's address (address_locked, address_requests), a rate (requests or tokens per
+    /// minute), a budget (key or global, tokens or money), the concurrency cap (busy) or a Redis warming up.
+    /// </summary>
     public sealed record Refusal(string Kind, long Limit, long Remaining, TimeSpan Reset, DateTimeOffset? BudgetResets);
 
-    public async Task<(Grant? Grant, Refusal? Refusal)> TryAdmitAsync(KeyRecord key, long tokens, long micros)
+    /// <summary>
+    /// Checks and reserves everything in one script; <paramref name="address"/> (null: checked before) adds the caller's
+    /// lockout and requests per minute to the same script, so that a generation costs one round trip.
+    /// </summary>
+    public async Task<(Grant? Grant, Refusal? Refusal)> TryAdmitAsync(KeyRecord key, long tokens, long micros, string? address = null)
     {
         var now = Time.GetUtcNow();
         var (keyBudget, keyMicros) = (key.Limits.BudgetTokens, key.Limits.BudgetMicros);
@@ -155,11 +158,12 @@ public sealed class RedisAdmission : IAsyncDisposable
                 [
                     keyAccount ?? "-", Leases(keyAccount), globalAccount ?? "-", Leases(globalAccount),
                     "fewshot:rpm:" + key.Id, "fewshot:tpm:" + key.Id, InFlight, Epoch,
+                    address is null ? "-" : Address("lock", address), address is null ? "-" : Address("ip-rpm", address),
                 ],
                 [
                     requestId, tokens, micros, keyBudget ?? -1, keyMicros ?? -1, globalTokens ?? -1, globalMicros ?? -1,
                     key.Limits.RequestsPerMinute ?? -1, key.Limits.TokensPerMinute ?? -1, (long)LeaseTime.TotalMilliseconds,
-                    AccountLifetime, options.MaxConcurrentGenerations, (long)WarmUp.TotalMilliseconds,
+                    AccountLifetime, options.MaxConcurrentGenerations, (long)WarmUp.TotalMilliseconds, options.IpRequestsPerMinute,
                 ]))!;
             var code = (long)result[0];
             if (code == -1 && attempt < 3)

@@ -21,8 +21,8 @@ public static class OpenAiApi
         var group = app.MapGroup("/v1");
         group.MapGet("/models", ListModels);
         group.MapGet("/models/{id}", GetModel);
-        group.MapPost("/completions", CreateCompletion);
-        group.MapPost("/chat/completions", CreateChatCompletion);
+        group.MapPost("/completions", CreateCompletion).WithMetadata(AdmittedThroughGate.Instance);
+        group.MapPost("/chat/completions", CreateChatCompletion).WithMetadata(AdmittedThroughGate.Instance);
         return group;
     }
 

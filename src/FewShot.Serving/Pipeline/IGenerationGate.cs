@@ -15,6 +15,17 @@ public interface IGenerationGate
 }
 
 /// <summary>
+/// Endpoint metadata: every request to the endpoint that gets past its parsing asks <see cref="IGenerationGate"/> for
+/// admission with its own HttpContext. Access control may then make the per-request checks of the caller inside that
+/// one admission rather than before the route runs (with shared limits: one round trip to Redis instead of two).
+/// </summary>
+public sealed class AdmittedThroughGate
+{
+    public static readonly AdmittedThroughGate Instance = new();
+    AdmittedThroughGate() { }
+}
+
+/// <summary>
 /// What a request asks for: the model, the chat mode (null for plain completions), and its worst-case token cost.
 /// <see cref="Price"/> is the model's price (null: free, counted in tokens only).
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using FewShot.Access.Tests.Servers;
 using FewShot.Benchmarks;
+using StackExchange.Redis;
 using static FewShot.Access.Tests.SeveralInstances.SharedLimitsTests;
 
 namespace FewShot.Access.Tests.SeveralInstances;
@@ -95,6 +96,99 @@ public sealed class SharedFirewallTests(PostgresServer postgres, RedisServer red
             // The slots came back with the settlements.
             using var again = await ChatAsync(servers[1], key);
             Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+        finally { await DisposeAllAsync(servers); }
+    }
+
+    [Fact]
+    public async Task AGenerationIsAdmittedWithItsAddressInOneScriptAndSettledInAnother()
+    {
+        var servers = await StartThreeAsync(postgres, redis);
+        try
+        {
+            var key = await servers[0].IssueAsync();  // no budget and no global balance: no account to start from the ledger
+            using var direct = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
+            var server = direct.GetServer(direct.GetEndPoints()[0]);
+            await server.ExecuteAsync("CONFIG", "RESETSTAT");
+            const int requests = 30;
+            for (var i = 0; i < requests; i++)
+            {
+                using var response = await ChatAsync(servers[i % 3], key, Bystander);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+            // Settlements run behind the responses: wait until they are all made.
+            var scripts = 0L;
+            for (var wait = 0; wait < 50 && (scripts = await ScriptCallsAsync(server)) < 2 * requests; wait++) await Task.Delay(100);
+            await Task.Delay(300);
+            Assert.Equal(2 * requests, await ScriptCallsAsync(server));
+        }
+        finally { await DisposeAllAsync(servers); }
+    }
+
+    /// <summary>EVAL and EVALSHA calls since the statistics were reset.</summary>
+    static async Task<long> ScriptCallsAsync(IServer server)
+    {
+        var info = (await server.InfoAsync("commandstats")).SelectMany(g => g);
+        return info.Where(p => p.Key is "cmdstat_eval" or "cmdstat_evalsha")
+            .Sum(p => long.Parse(p.Value.Split(',')[0]["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public async Task ALockoutStartedOnOneInstanceRefusesAValidKeyInItsAdmissionOnAnother()
+    {
+        var servers = await StartThreeAsync(postgres, redis, o => o.LockoutThreshold = 3);
+        try
+        {
+            var key = await servers[0].IssueAsync();
+            for (var i = 0; i < 3; i++)
+            {
+                using var guess = await ChatAsync(servers[0], "fsk-" + Guid.NewGuid().ToString("N"), Attacker);
+                Assert.Equal(HttpStatusCode.Unauthorized, guess.StatusCode);
+            }
+            // Server 1 has seen nothing from the attacker: its admission script finds the lockout.
+            using (var locked = await ChatAsync(servers[1], key, Attacker))
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, locked.StatusCode);
+                Assert.Equal("ip_locked_out", (await TestServer.ErrorAsync(locked))["code"]!.GetValue<string>());
+                Assert.True(locked.Headers.RetryAfter?.Delta > TimeSpan.FromSeconds(30));
+            }
+            // Now known there: refused before any key is looked at (without one, it would be a 401).
+            using (var client = servers[1].Client(forwardedFor: Attacker))
+            using (var keyless = await client.PostAsync("v1/chat/completions", TestServer.Chat()))
+                Assert.Equal(HttpStatusCode.Forbidden, keyless.StatusCode);
+            Assert.Equal(2, servers[1].Server.Access.Metrics.RejectionCount("ip_locked_out"));
+            Assert.Equal(0, servers.Sum(s => s.Server.TokensGenerated));
+        }
+        finally { await DisposeAllAsync(servers); }
+    }
+
+    [Fact]
+    public async Task GenerationsRefusedBeforeTheirAdmissionCountTowardsTheAddressRateAndAnAddressOverItIsRefusedBeforeItsBodyIsRead()
+    {
+        var second = DateTimeOffset.UtcNow.Second;
+        if (second > 45) await Task.Delay(TimeSpan.FromSeconds(61 - second));
+        var servers = await StartThreeAsync(postgres, redis, o => o.IpRequestsPerMinute = 6);
+        try
+        {
+            var key = await servers[0].IssueAsync();
+            for (var i = 0; i < 6; i++)
+            {
+                using var client = servers[i % 3].Client(key, Attacker);
+                using var malformed = await client.PostAsync("v1/chat/completions", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"));
+                Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+            }
+            using (var refused = await ChatAsync(servers[0], key, Attacker))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+                Assert.Contains("6 per minute", (await TestServer.ErrorAsync(refused))["message"]!.GetValue<string>());
+            }
+            // Server 0 now knows: a malformed body is refused for the rate, not read (it would be a 400).
+            using (var client = servers[0].Client(key, Attacker))
+            using (var unread = await client.PostAsync("v1/chat/completions", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json")))
+                Assert.Equal(HttpStatusCode.TooManyRequests, unread.StatusCode);
+            using var other = await ChatAsync(servers[0], key, Bystander);
+            Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+            Assert.Equal(16, servers.Sum(s => s.Server.TokensGenerated));
         }
         finally { await DisposeAllAsync(servers); }
     }
