@@ -52,8 +52,10 @@ public sealed class AccessRuntime : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Settlements.DrainAsync();
-        await Budgets.DisposeAsync();
+        // Redis first: the settlements that waited for it are made now if it is back, which releases their rows in the
+        // outbox, and the ledger's last flush then writes them (disposed the other way round, they waited for the next start).
         if (Shared is not null) await Shared.DisposeAsync();
+        await Budgets.DisposeAsync();
         Limits.Dispose();
         Metrics.Dispose();
     }
