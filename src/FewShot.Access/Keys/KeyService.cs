@@ -201,7 +201,7 @@ public sealed class KeyService(IAccessStore store, TimeProvider time, TimeSpan k
         if (kind == KeyKind.Admin) return AuthOutcome.Unknown;
         if (kind == KeyKind.Public) return await AuthenticatePublicAsync(hash, now, cancel);
 
-        if (await cache.GetAsync(Convert.ToHexString(hash), () => store.FindKeyByHashAsync(hash, cancel)) is not { } match) return AuthOutcome.Unknown;
+        if (await cache.GetAsync(Convert.ToHexString(hash), c => store.FindKeyByHashAsync(hash, c), cancel) is not { } match) return AuthOutcome.Unknown;
         var key = match.Key;
         var stored = match.IsPrevious ? key.PreviousHash : key.Hash;
         if (stored is null || !CryptographicOperations.FixedTimeEquals(stored, hash)) return AuthOutcome.Unknown;
@@ -222,8 +222,8 @@ public sealed class KeyService(IAccessStore store, TimeProvider time, TimeSpan k
             if (!CryptographicOperations.FixedTimeEquals(await PublicHashAsync(index - back, cancel), hash)) continue;
             var validUntil = s.Start(index - back + 1) + s.Grace;
             if (back > 0 && now >= validUntil) return AuthOutcome.Rotated(validUntil, RotatedKeyHint) with { KeyId = KeyRecord.PublicKeyId };
-            var record = (await cache.GetAsync(KeyRecord.PublicKeyId, async () =>
-                await store.GetKeyAsync(KeyRecord.PublicKeyId, cancel) is { } found ? new KeyMatch(found, IsPrevious: false) : null))?.Key;
+            var record = (await cache.GetAsync(KeyRecord.PublicKeyId, async c =>
+                await store.GetKeyAsync(KeyRecord.PublicKeyId, c) is { } found ? new KeyMatch(found, IsPrevious: false) : null, cancel))?.Key;
             if (record is null) return AuthOutcome.Unknown;
             return record.RevokedAt is not null ? AuthOutcome.Revoked with { KeyId = record.Id } : AuthOutcome.Ok(record);
         }
