@@ -92,7 +92,8 @@ public sealed class Block : nn.Module
 
 /// <summary>
 /// GPT: learned token and position embeddings, n_layer pre-LN blocks, a final LayerNorm, and an output head tied to
-/// the token embedding. Initialised as GPT-2: N(0, 0.02), residual output projections N(0, 0.02 / sqrt(2 n_layer)).
+/// the token embedding. Initialised as GPT-2 (N(0, 0.02), residual output projections N(0, 0.02 / sqrt(2 n_layer)),
+/// zero biases) or, with <see cref="GptConfig.WeightInit"/> "pytorch", as a plain PyTorch model of the same layout.
 /// </summary>
 public sealed class Gpt : nn.Module<Tensor, Tensor>
 {
@@ -157,14 +158,25 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     public KvCache NewCache(int batch, int capacity) =>
         new(Config, batch, Math.Min(capacity, Config.ContextLength), wte.weight!.device, wte.weight!.dtype);
 
+    /// <summary>Draws the weights as <see cref="GptConfig.WeightInit"/> says, in parameter order (one seed, one model).</summary>
     void InitializeWeights()
     {
         using var _ = no_grad();
-        var residualStd = 0.02 / Math.Sqrt(2.0 * Config.Layers);
-        foreach (var (name, parameter) in named_parameters())
+        var pytorch = Config.WeightInit == WeightInit.PyTorch;
+        var residualStd = pytorch ? 0.02 : 0.02 / Math.Sqrt(2.0 * Config.Layers);
+        var parameters = named_parameters().ToList();
+        var fanIn = parameters.Where(p => p.name.EndsWith(".weight", StringComparison.Ordinal) && p.parameter.dim() == 2)
+            .ToDictionary(p => p.name[..^".weight".Length], p => p.parameter.shape[1]);
+        foreach (var (name, parameter) in parameters)
         {
-            if (name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(parameter);
-            else if (name.Contains("ln_", StringComparison.Ordinal)) nn.init.ones_(parameter);
+            var layerNorm = name.Contains("ln_", StringComparison.Ordinal);
+            if (name.EndsWith(".bias", StringComparison.Ordinal))
+            {
+                // nn.Linear's default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); LayerNorm's bias is zero in both.
+                if (pytorch && !layerNorm) { var bound = 1 / Math.Sqrt(fanIn[name[..^".bias".Length]]); nn.init.uniform_(parameter, -bound, bound); }
+                else nn.init.zeros_(parameter);
+            }
+            else if (layerNorm) nn.init.ones_(parameter);
             else if (name.EndsWith("c_proj.weight", StringComparison.Ordinal)) nn.init.normal_(parameter, 0, residualStd);
             else nn.init.normal_(parameter, 0, 0.02);
         }

@@ -20,6 +20,12 @@ public sealed record GptConfig
     /// <summary>Biases in the linear layers and LayerNorms (GPT-2 has them).</summary>
     public bool Bias { get; init; } = true;
     public double LayerNormEpsilon { get; init; } = 1e-5;
+    /// <summary>
+    /// How a new model's weights are drawn (<see cref="WeightInit"/>): "gpt2" (GPT-2's and nanoGPT's: N(0, 0.02),
+    /// residual projections N(0, 0.02 / sqrt(2 n_layer)), zero biases) or "pytorch" (every matrix and embedding
+    /// N(0, 0.02), linear biases PyTorch's nn.Linear default U(+-1/sqrt(fan_in))). Loaded weights ignore it.
+    /// </summary>
+    public string WeightInit { get; init; } = Model.WeightInit.Gpt2;
     /// <summary>One attention kind per layer; empty means all dense.</summary>
     public AttentionKind[] AttentionTypes { get; init; } = [];
     /// <summary>The window of local layers: a token attends to itself and the previous Window - 1 tokens.</summary>
@@ -45,6 +51,7 @@ public sealed record GptConfig
         Require(Embedding > 0 && Embedding % Heads == 0, "n_embd", $"{Embedding} is not divisible by n_head {Heads}");
         Require(Dropout is >= 0 and < 1, "dropout", $"must be in [0, 1), got {Dropout}");
         Require(LayerNormEpsilon > 0, "layer_norm_epsilon", "must be positive");
+        Require(Model.WeightInit.IsKnown(WeightInit), "weight_init", $"must be {Model.WeightInit.Names}, got '{WeightInit}'");
         Require(AttentionTypes.Length == 0 || AttentionTypes.Length == Layers, "attention_types",
             $"describes {AttentionTypes.Length} layers but n_layer is {Layers}");
         if (AttentionTypes.Contains(AttentionKind.Local))
@@ -79,6 +86,7 @@ public sealed record GptConfig
             ["dropout"] = Dropout,
             ["bias"] = Bias,
             ["layer_norm_epsilon"] = LayerNormEpsilon,
+            ["weight_init"] = WeightInit,
             ["attention_types"] = AttentionLayout.Compress(AttentionTypes.Length == 0 ? Enumerable.Repeat(AttentionKind.Dense, Layers).ToArray() : AttentionTypes),
             ["window_size"] = Window,
             ["sparse_stride"] = SparseStride,
@@ -126,6 +134,8 @@ public sealed record GptConfig
             Dropout = Number("dropout", 0, "resid_pdrop"),
             Bias = o["bias"] is JsonValue b ? b.GetValue<bool>() : true,
             LayerNormEpsilon = Number("layer_norm_epsilon", 1e-5),
+            WeightInit = o["weight_init"] is JsonValue init && init.TryGetValue<string>(out var initName) ? initName
+                : o["weight_init"] is null ? Model.WeightInit.Gpt2 : throw new FormatException($"{where}: field 'weight_init' must be a string"),
             AttentionTypes = types.All(k => k == AttentionKind.Dense) ? [] : types,
             Window = Int("window_size", 256),
             SparseStride = Int("sparse_stride", 128),
@@ -143,4 +153,20 @@ public sealed record GptConfig
         catch (JsonException e) { throw new FormatException($"{path}: not valid JSON ({e.Message})"); }
         return FromJson(node ?? new JsonObject(), path);
     }
+}
+
+/// <summary>The names of the weight initialisations a new <see cref="Gpt"/> can use (<see cref="GptConfig.WeightInit"/>).</summary>
+public static class WeightInit
+{
+    /// <summary>GPT-2's (and nanoGPT's): N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)), zero biases.</summary>
+    public const string Gpt2 = "gpt2";
+    /// <summary>
+    /// A plain PyTorch model's: every matrix and embedding N(0, 0.02) without the residual scaling, linear biases left
+    /// at nn.Linear's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the PyTorch loop this project measures against).
+    /// </summary>
+    public const string PyTorch = "pytorch";
+
+    public static string Names => $"{Gpt2} or {PyTorch}";
+
+    public static bool IsKnown(string name) => name is Gpt2 or PyTorch;
 }

@@ -26,6 +26,15 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void UnknownWeightInitIsNamed()
+    {
+        var text = Write("tiny.txt", string.Concat(Enumerable.Repeat("to be or not to be, that is the question. ", 40)));
+        var outDir = Path.Combine(temp.Path, "run");
+        AssertOneLineError(Cli.Run("train", "--text", text, "--tokenizer", "char", "--weight-init", "xavier", "--iters", "1", "--out", outDir), "'weight_init' must be gpt2 or pytorch, got 'xavier'");
+        Assert.False(Directory.Exists(outDir));
+    }
+
+    [Fact]
     public void MissingMixtureFileIsNamed()
     {
         var outDir = Path.Combine(temp.Path, "out");

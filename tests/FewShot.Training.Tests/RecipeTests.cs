@@ -32,6 +32,42 @@ public class RecipeTests
     }
 
     [Fact]
+    public void WeightInitReachesTheModelConfigAndABadValueIsNamed()
+    {
+        var recipe = new TrainingRecipe();
+        Assert.Equal("gpt2", recipe.ModelConfig(66).WeightInit);
+        RecipeReader.Apply(recipe, "weight_init", RecipeKeys.ParseFlagValue("pytorch"), "--weight-init");
+        Assert.Equal("pytorch", recipe.ModelConfig(66).WeightInit);
+        Assert.Equal("pytorch", recipe.Clone().WeightInit);
+        var e = Assert.Throws<FormatException>(() => RecipeReader.FromJson(JsonNode.Parse("""{"weight_init": "xavier"}"""), "r.json"));
+        Assert.Equal("r.json: recipe 'weight_init' must be gpt2 or pytorch, got 'xavier'", e.Message);
+    }
+
+    [Fact]
+    public void DefaultWeightInitLeavesTheFingerprintOfEarlierRunsAlone()
+    {
+        // Runs from before the key existed have no weight_init in their recipe or config: their checkpoints must still resume.
+        var recipe = new TrainingRecipe { Layers = 2, Heads = 2, Embedding = 16, ContextLength = 16 };
+        var config = recipe.ModelConfig(30);
+        var json = recipe.ToJson();
+        json.Remove("weight_init");
+        var modelJson = config.ToJson();
+        modelJson.Remove("weight_init");
+        json["model"] = modelJson;
+        var before = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(RemoveBookkeeping(json).ToJsonString())))[..16];
+        Assert.Equal(before, FewShot.Training.Loop.Trainer.Fingerprint(recipe, config));
+        recipe.WeightInit = "pytorch";
+        Assert.NotEqual(before, FewShot.Training.Loop.Trainer.Fingerprint(recipe, recipe.ModelConfig(30)));
+    }
+
+    static JsonObject RemoveBookkeeping(JsonObject json)
+    {
+        foreach (var key in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads" })
+            json.Remove(key);
+        return json;
+    }
+
+    [Fact]
     public void HeadsThatDoNotDivideTheWidthAreRejected()
     {
         var e = Assert.Throws<ArgumentException>(() => new TrainingRecipe { Layers = 2, Heads = 3, Embedding = 64 }.Validate());

@@ -90,7 +90,11 @@ public sealed class Trainer : IDisposable
         var json = recipe.ToJson();
         foreach (var bookkeeping in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads" })
             json.Remove(bookkeeping);
-        json["model"] = config.ToJson();
+        var model = config.ToJson();
+        // GPT-2's initialisation is the default and was not a key before: leaving it out keeps older runs resumable.
+        if (json["weight_init"]?.GetValue<string>() == WeightInit.Gpt2) json.Remove("weight_init");
+        if (model["weight_init"]?.GetValue<string>() == WeightInit.Gpt2) model.Remove("weight_init");
+        json["model"] = model;
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json.ToJsonString())))[..16];
     }
 

@@ -20,6 +20,8 @@ public static class RecipeKeys
         Text("attention", "--attention", "Attention layout: dense, local, alternating (GPT-3), strided, fixed, or a list like [[\"dense\",\"local\"],2]", r => r.Attention, (r, v) => r.Attention = v),
         Int("window_size", "--window", "Window of local layers (and l of strided and fixed ones)", r => r.Window, (r, v) => r.Window = v),
         Bool("bias", "--bias", "Biases in linear layers and LayerNorms", r => r.Bias, (r, v) => r.Bias = v ?? true),
+        Text("weight_init", "--weight-init", "Initialisation of a new model: gpt2 (residual projections scaled, zero biases) or pytorch (every matrix N(0, 0.02), nn.Linear's uniform biases)",
+            r => r.WeightInit, (r, v) => r.WeightInit = v is null ? Model.WeightInit.Gpt2 : Model.WeightInit.IsKnown(v) ? v : throw Bad("weight_init", $"must be {Model.WeightInit.Names}, got '{v}'")),
         Text("tokenizer", "--tokenizer", "char, bytes or r50k_base", r => r.Tokenizer, (r, v) => r.Tokenizer = v ?? "r50k_base"),
         Text("mixture_weights", "--weights", "With --data: sample the folder's sources by these weights, e.g. wordlists=0.5,arithmetic=0.5 (unlisted: 0)", r => r.MixtureWeights, (r, v) => r.MixtureWeights = v),
         Int("micro_batch", "--batch", "Sequences per forward pass (micro-batch)", r => r.MicroBatch, (r, v) => r.MicroBatch = v ?? 12),

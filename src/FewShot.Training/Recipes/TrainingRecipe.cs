@@ -23,6 +23,8 @@ public sealed class TrainingRecipe
     /// <summary>Window of local layers (and l of strided/fixed ones).</summary>
     public int? Window { get; set; }
     public bool Bias { get; set; } = true;
+    /// <summary>How a new model's weights are drawn: gpt2 or pytorch (see <see cref="GptConfig.WeightInit"/>); ignored with --init.</summary>
+    public string WeightInit { get; set; } = Model.WeightInit.Gpt2;
     /// <summary>char, bytes or r50k_base (alias gpt2); ignored with --init (the model folder names its own).</summary>
     public string Tokenizer { get; set; } = "r50k_base";
     /// <summary>
@@ -96,6 +98,7 @@ public sealed class TrainingRecipe
             ContextLength = ContextLength ?? baseConfig.ContextLength,
             Dropout = Dropout,
             Bias = Bias,
+            WeightInit = WeightInit,
             AttentionTypes = Attention is null ? baseConfig.AttentionTypes : AttentionLayoutOf(Attention, Layers ?? baseConfig.Layers),
             Window = Window ?? baseConfig.Window,
             SparseStride = Window ?? baseConfig.SparseStride,
