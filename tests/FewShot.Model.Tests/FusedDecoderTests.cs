@@ -136,9 +136,25 @@ public sealed class FusedDecoderTests
     }
 
     [Fact]
-    public void WorkerTeamCoversEveryIndexOnceAndReportsFailures()
+    public void WeightsLaidOutForTwoThreadsGiveTheSameLogitsAsForOne()
     {
-        using var team = new WorkerTeam(2);
+        manual_seed(5);
+        using var model = new Gpt(new GptConfig { VocabSize = 700, ContextLength = 96, Layers = 2, Heads = 4, Embedding = 256 }); // c_fc is 1 MB: split
+        model.eval();
+        var ids = Enumerable.Range(0, 40).Select(i => (i * 131 + 7) % 700).ToArray();
+        using var one = new FusedDecoder(DecodeWeights.From(model, WeightFormat.F32, streams: 1), threads: 2);
+        using var two = new FusedDecoder(DecodeWeights.From(model, WeightFormat.F32, streams: 2), threads: 2);
+        var (a, b) = (StepLogits(one, ids), StepLogits(two, ids));
+        for (var t = 0; t < ids.Length; t++) Assert.Equal(a[t], b[t]); // the same sums row by row: bit for bit
+        one.Weights.Dispose();
+        two.Weights.Dispose();
+    }
+
+    [Theory]
+    [InlineData(2)] [InlineData(3)] [InlineData(4)]
+    public void WorkerTeamCoversEveryIndexOnceAndReportsFailures(int threads)
+    {
+        using var team = new WorkerTeam(threads);
         for (var round = 0; round < 200; round++)
         {
             var hits = new int[1000 + round];

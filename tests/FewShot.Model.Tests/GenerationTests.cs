@@ -27,6 +27,24 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public void GreedyIdsReadInPlaceEqualArgmax()
+    {
+        using var g = new Generator(7);
+        var greedy = new SamplingOptions { Temperature = 0 };
+        // Random rows; a row whose largest value appears twice (argmax takes the first); a row with a NaN (argmax takes it).
+        var random = randn([5, 300], generator: g);
+        var ties = tensor(new float[] { 1, 3, -2, 3, 0, 3 }).reshape(1, 6);
+        var nan = tensor(new float[] { 1, 9, float.NaN, 12, float.NaN }).reshape(1, 5);
+        foreach (var logits in new[] { random, ties, nan })
+            Assert.Equal(logits.argmax(-1).data<long>().ToArray(), TokenSampler.SampleIds(logits, greedy, null));
+        // Not contiguous (a transposed view) or not float: the tensor path, same ids.
+        var transposed = randn([300, 4], generator: g).t();
+        Assert.Equal(transposed.argmax(-1).data<long>().ToArray(), TokenSampler.SampleIds(transposed, greedy, null));
+        var doubles = random.to(ScalarType.Float64);
+        Assert.Equal(random.argmax(-1).data<long>().ToArray(), TokenSampler.SampleIds(doubles, greedy, null));
+    }
+
+    [Fact]
     public void TopPKeepsOnlyTheNucleus()
     {
         var logits = tensor(new float[] { 5, 4, 0, -10 }).log_softmax(0).unsqueeze(0); // probabilities ~0.73, 0.27, 0.005, 0

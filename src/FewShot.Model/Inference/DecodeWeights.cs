@@ -37,25 +37,39 @@ public sealed class DecodeWeights : IDisposable
     public AlignedBuffer<float> LnFGain { get; }
     public AlignedBuffer<float>? LnFBias { get; }
 
+    readonly WeightArena? arena; // the F32 matrices' memory
+
     DecodeWeights(GptConfig config, WeightFormat format, BlockWeights[] blocks, WeightMatrix wte, AlignedBuffer<float> wpe,
-        AlignedBuffer<float> lnFGain, AlignedBuffer<float>? lnFBias)
+        AlignedBuffer<float> lnFGain, AlignedBuffer<float>? lnFBias, WeightArena? arena)
     {
         (Config, Format, Blocks, TokenEmbedding, PositionEmbedding, LnFGain, LnFBias) = (config, format, blocks, wte, wpe, lnFGain, lnFBias);
+        this.arena = arena;
     }
 
     /// <summary>Bytes one decoding step reads: every matrix and vector once, one row of the position table.</summary>
     public long BytesPerToken => Blocks.Sum(b => b.Bytes) + TokenEmbedding.Bytes + LnFGain.Bytes + (LnFBias?.Bytes ?? 0) + 4L * Config.Embedding;
 
-    /// <summary>Copies the model's current weights (state-dict names as <see cref="Gpt"/> defines them).</summary>
-    public static DecodeWeights From(Gpt model, WeightFormat format)
+    /// <summary>
+    /// Copies the model's current weights (state-dict names as <see cref="Gpt"/> defines them). F32 matrices are laid
+    /// out for <paramref name="streams"/> decoding threads (<see cref="WeightArena"/>); any thread count decodes them.
+    /// </summary>
+    public static DecodeWeights From(Gpt model, WeightFormat format, int streams = 1)
     {
         var config = model.Config;
         var state = model.state_dict();
         float[] Values(string name) => Floats(state[name]);
         AlignedBuffer<float> Vector(string name) => new(Values(name));
         AlignedBuffer<float>? Optional(string name) => state.ContainsKey(name) ? Vector(name) : null;
+        // The matrices in the order a step reads them: per layer c_attn, attn.c_proj, c_fc, mlp.c_proj; then the head.
+        var order = Enumerable.Range(0, config.Layers)
+            .SelectMany(i => new[] { "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj" }.Select(m => $"h.{i}.{m}.weight"))
+            .Append("wte.weight").ToArray();
+        var arena = format == WeightFormat.F32
+            ? new WeightArena(order.Select(name => ((int)state[name].shape[0], (int)state[name].shape[1])).ToArray(), i => Values(order[i]), streams, FusedDecoder.RowGrain)
+            : null;
         WeightMatrix Matrix(string name)
         {
+            if (arena is not null) return arena.Matrices[Array.IndexOf(order, name)];
             var shape = state[name].shape;
             return WeightMatrix.Create(Values(name), (int)shape[0], (int)shape[1], format);
         }
@@ -74,7 +88,7 @@ public sealed class DecodeWeights : IDisposable
                 MlpProj = Matrix(p + "mlp.c_proj.weight"), MlpProjBias = Optional(p + "mlp.c_proj.bias"),
             };
         }
-        return new DecodeWeights(config, format, blocks, Matrix("wte.weight"), Vector("wpe.weight"), Vector("ln_f.weight"), Optional("ln_f.bias"));
+        return new DecodeWeights(config, format, blocks, Matrix("wte.weight"), Vector("wpe.weight"), Vector("ln_f.weight"), Optional("ln_f.bias"), arena);
     }
 
     /// <summary>A tensor's values as a row-major float array (on the CPU, in F32).</summary>
@@ -89,6 +103,7 @@ public sealed class DecodeWeights : IDisposable
     {
         foreach (var b in Blocks) b.Dispose();
         TokenEmbedding.Dispose();
+        arena?.Dispose();
         PositionEmbedding.Dispose();
         LnFGain.Dispose();
         LnFBias?.Dispose();

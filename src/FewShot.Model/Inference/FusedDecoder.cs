@@ -26,6 +26,9 @@ public sealed unsafe class FusedDecoder : IDisposable
     /// </summary>
     const long MinParallelBytes = 256 * 1024;
 
+    /// <summary>Rows of a matrix product go to threads in multiples of this (a Q8_0 group; see WeightArena's layout).</summary>
+    internal const int RowGrain = 16;
+
     readonly DecodeWeights weights;
     readonly WorkerTeam team;
     readonly int C, heads, hs, vocab;
@@ -210,7 +213,7 @@ public sealed unsafe class FusedDecoder : IDisposable
         mmY = output;
         mmBias = bias is null ? null : bias.Pointer;
         (mmCount, mmStride, mmAccumulate, mmGelu) = (count, stride, accumulate, gelu);
-        team.For(m.Out, matMulBody, grain: 16, minimumUnits: m.Bytes < MinParallelBytes ? int.MaxValue : 2);
+        team.For(m.Out, matMulBody, grain: RowGrain, minimumUnits: m.Bytes < MinParallelBytes ? int.MaxValue : 2);
         mm = null;
     }
 

@@ -20,8 +20,11 @@ public sealed class FusedDecoding : IDecoder, IDisposable
     public FusedDecoding(DecodeWeights weights, int threads) => decoder = new FusedDecoder(weights, threads);
 
     /// <summary>Snapshots the model's weights in the given format; threads 0 means one per core.</summary>
-    public static FusedDecoding From(Gpt model, WeightFormat format = WeightFormat.F32, int threads = 0) =>
-        new(DecodeWeights.From(model, format), threads > 0 ? threads : Environment.ProcessorCount);
+    public static FusedDecoding From(Gpt model, WeightFormat format = WeightFormat.F32, int threads = 0)
+    {
+        threads = threads > 0 ? threads : Environment.ProcessorCount;
+        return new(DecodeWeights.From(model, format, streams: threads), threads);
+    }
 
     public GptConfig Config => decoder.Config;
     public string Name => $"fused {WeightFormats.Name(decoder.Weights.Format)}";

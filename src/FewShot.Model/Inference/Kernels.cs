@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -134,6 +135,55 @@ public static unsafe class Kernels
         if (n > 5) sums[5] = Vector512.Sum(s5);
         if (n > 6) sums[6] = Vector512.Sum(s6);
         if (n > 7) sums[7] = Vector512.Sum(s7);
+    }
+
+    /// <summary>
+    /// The index of the largest of n floats, the first one if several are equal, or of the first NaN if there is one
+    /// (what torch's argmax returns): a greedy pick from logits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static int ArgMax(float* x, int n)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n), "argmax of nothing");
+        var i = 0;
+        var max = float.NegativeInfinity;
+        if (UseVectors)
+        {
+            // The largest value, and whether there is a NaN (the one value unequal to itself).
+            var (m, nan) = (Vector512.Create(float.NegativeInfinity), Vector512<uint>.Zero);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Vector512.Load(x + i);
+                m = Vector512.Max(m, v);
+                nan |= ~Vector512.Equals(v, v).AsUInt32();
+            }
+            if (nan != Vector512<uint>.Zero) return FirstNaN(x, n);
+            for (var k = 0; k < 16; k++) max = Math.Max(max, m.GetElement(k));
+        }
+        for (var k = i; k < n; k++)
+        {
+            if (float.IsNaN(x[k])) return FirstNaN(x, n);
+            max = Math.Max(max, x[k]);
+        }
+        // Its first index.
+        i = 0;
+        if (UseVectors)
+        {
+            var target = Vector512.Create(max);
+            for (; i + 16 <= n; i += 16)
+                if (Vector512.Equals(Vector512.Load(x + i), target).ExtractMostSignificantBits() is var hits and not 0)
+                    return i + BitOperations.TrailingZeroCount(hits);
+        }
+        for (; i < n; i++)
+            if (x[i] == max) return i;
+        return 0; // every value is -infinity
+    }
+
+    static int FirstNaN(float* x, int n)
+    {
+        for (var k = 0; k < n; k++)
+            if (float.IsNaN(x[k])) return k;
+        throw new InvalidOperationException("unreachable: a NaN was seen");
     }
 
     /// <summary>Weights per Q8_0 block (one scale each).</summary>

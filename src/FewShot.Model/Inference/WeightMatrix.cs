@@ -88,20 +88,52 @@ public abstract unsafe class WeightMatrix : IDisposable
     public abstract void Dispose();
 }
 
-public sealed unsafe class F32Matrix(ReadOnlySpan<float> values, int rows, int columns) : WeightMatrix(rows, columns)
+/// <summary>
+/// 32-bit floats, row-major. The rows live in one buffer of their own, or in a <see cref="WeightArena"/> in pieces
+/// (segments of consecutive rows) laid out for the threads that read them.
+/// </summary>
+public sealed unsafe class F32Matrix : WeightMatrix
 {
-    readonly AlignedBuffer<float> data = new(values[..checked(rows * columns)]);
+    readonly AlignedBuffer<float>? owned; // null when an arena holds the rows
+    // Segment s holds rows [starts[s], starts[s + 1]); row o of it is at origins[s] + o * In (its origin is where row 0
+    // would be, so that the kernels index it with the matrix's own row numbers).
+    readonly nint[] origins;
+    readonly int[] starts;
+
+    public F32Matrix(ReadOnlySpan<float> values, int rows, int columns) : base(rows, columns)
+    {
+        owned = new AlignedBuffer<float>(values[..checked(rows * columns)]);
+        (origins, starts) = ([(nint)owned.Pointer], [0, rows]);
+    }
+
+    /// <summary>Rows in an arena: segment s (rows starts[s]..starts[s + 1]) begins at pieces[s].</summary>
+    internal F32Matrix(int rows, int columns, float*[] pieces, int[] starts) : base(rows, columns)
+    {
+        this.starts = starts;
+        origins = new nint[pieces.Length];
+        for (var s = 0; s < pieces.Length; s++) origins[s] = (nint)(pieces[s] - (long)starts[s] * columns);
+    }
 
     public override WeightFormat Format => WeightFormat.F32;
-    public override long Bytes => data.Bytes;
+    public override long Bytes => (long)Out * In * sizeof(float);
 
-    public override void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end) =>
-        Kernels.MatMul(data.Pointer, In, x, count, y, yStride, bias, accumulate, first, end);
+    public override void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
+    {
+        for (var s = 0; s < origins.Length; s++)
+        {
+            var (from, to) = (Math.Max(first, starts[s]), Math.Min(end, starts[s + 1]));
+            if (from < to) Kernels.MatMul((float*)origins[s], In, x, count, y, yStride, bias, accumulate, from, to);
+        }
+    }
 
-    public override void Row(int o, float* destination) =>
-        new ReadOnlySpan<float>(data.Pointer + (long)o * In, In).CopyTo(new Span<float>(destination, In));
+    public override void Row(int o, float* destination)
+    {
+        var s = 0;
+        while (o >= starts[s + 1]) s++;
+        new ReadOnlySpan<float>((float*)origins[s] + (long)o * In, In).CopyTo(new Span<float>(destination, In));
+    }
 
-    public override void Dispose() => data.Dispose();
+    public override void Dispose() => owned?.Dispose();
 }
 
 /// <summary>
