@@ -259,7 +259,7 @@ public sealed class BatchScheduler : IHostedService, IDisposable
     {
         var first = slots[0].Job.Sampling;
         var shared = slots.All(s => s.Generator is null && SameSampling(s.Job.Sampling, first));
-        if (shared) return TokenSampler.Sample(logits, first, null).cpu().data<long>().ToArray();
+        if (shared) return TokenSampler.SampleIds(logits, first, null);
         var picked = new long[slots.Count];
         for (var r = 0; r < slots.Count; r++)
             picked[r] = TokenSampler.Sample(logits.narrow(0, r, 1), slots[r].Job.Sampling, slots[r].Generator).cpu().item<long>();
