@@ -99,16 +99,11 @@ public sealed class AccessGate(AccessRuntime access) : IGenerationGate
         var headers = new Dictionary<string, string>();
         var worst = request.WorstCaseTokens;
         var (grant, refusal) = await shared.TryAdmitAsync(key, worst, request.WorstCaseMicros, address?.Ip);
-        if (address is not null) address.Done = true;
-        if (refusal is { Kind: "address_locked" })
+        if (address is not null)
         {
-            var until = access.Options.Time.GetUtcNow() + refusal.Reset;
-            access.Lockouts.Lock(address!.Ip, until);
-            return new GateDecision.Rejected(access.Addresses.Refusal(address.Ip, new AddressCheck(until, default))!);
+            address.Done = true;
+            if (access.Addresses.AdmissionRefusal(address.Ip, refusal) is { } refusedAddress) return new GateDecision.Rejected(refusedAddress);
         }
-        if (refusal is { Kind: "address_requests" })
-            return new GateDecision.Rejected(access.Addresses.Refusal(address!.Ip,
-                new AddressCheck(null, new LimitCheck(false, refusal.Limit, 0, refusal.Reset)))!);
         if (refusal is { Kind: "busy" }) return Busy();
         if (refusal is { Kind: "warming" })
         {

@@ -69,6 +69,25 @@ public sealed class AddressGuard(RedisAdmission? shared, RateLimits limits, Lock
     }
 
     /// <summary>
+    /// The answer for an admission that Redis refused because of the caller's address (its lockout, remembered here
+    /// from now on, or its requests per minute); null for a refusal of any other kind.
+    /// </summary>
+    public ApiException? AdmissionRefusal(string ip, RedisAdmission.Refusal? refusal)
+    {
+        switch (refusal?.Kind)
+        {
+            case "address_locked":
+                var until = options.Time.GetUtcNow() + refusal.Reset;
+                lockouts.Lock(ip, until);
+                return Refusal(ip, new AddressCheck(until, default));
+            case "address_requests":
+                return Refusal(ip, new AddressCheck(null, new LimitCheck(false, refusal.Limit, 0, refusal.Reset)));
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
     /// The answer for an address that may not go on (counted by reason): 503 when the check could not be made, 403 while
     /// it is locked out, 429 over its requests per minute; null when it passed.
     /// </summary>
