@@ -34,16 +34,24 @@ public sealed class CausalSelfAttention : nn.Module
     public Tensor forward(Tensor x, KvCache? cache)
     {
         var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
-        // (B, T, 3C) -> 3 x (B, nh, T, hs)
-        var qkv = c_attn.forward(x).view(B, T, 3, heads, C / heads).permute(2, 0, 3, 1, 4);
-        var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        var qkv = FusedLinear.Forward(c_attn, x); // (B, T, 3C): q | k | v
         var p = training ? dropout : 0.0;
+        var y = cache is null && Pattern.IsDense && FusedAttention.Applies(qkv, heads, p)
+            ? FusedAttention.Apply(qkv, heads) // (B, T, C) straight from (B, T, 3C): short sequences on one CPU thread
+            : Heads(qkv, cache, p, B, T, C);
+        return resid_dropout.forward(FusedLinear.Forward(c_proj, y));
+    }
+
+    /// <summary>Attention head by head: (B, T, 3C) -> 3 x (B, nh, T, hs) -> (B, nh, T, hs) -> (B, T, C).</summary>
+    Tensor Heads(Tensor qkv, KvCache? cache, double p, long B, long T, long C)
+    {
+        var parts = qkv.view(B, T, 3, heads, C / heads).permute(2, 0, 3, 1, 4);
+        var (q, k, v) = (parts[0], parts[1], parts[2]);
 
         // (B, nh, T, hs): over this sequence alone (training), or over what the cache holds plus these tokens.
         var y = cache is null ? Attention.Causal(q, k, v, Pattern, p) : cache.Attend(layer, q, k, v, p);
 
-        y = y.transpose(1, 2).contiguous().view(B, T, C); // re-assemble heads side by side
-        return resid_dropout.forward(c_proj.forward(y));
+        return y.transpose(1, 2).contiguous().view(B, T, C); // re-assemble heads side by side
     }
 }
 
@@ -62,7 +70,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) =>
-        dropout.forward(c_proj.forward(FusedGelu.Apply(c_fc.forward(x))));
+        dropout.forward(FusedLinear.Forward(c_proj, FusedGelu.Apply(FusedLinear.Forward(c_fc, x))));
 }
 
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>

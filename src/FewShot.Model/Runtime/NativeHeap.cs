@@ -16,7 +16,32 @@ public static class NativeHeap
     [DllImport("libc", EntryPoint = "malloc_trim")]
     static extern int MallocTrim(nuint pad);
 
+    [DllImport("libc", EntryPoint = "mallopt")]
+    static extern int MallOpt(int parameter, int value);
+
+    const int TrimThreshold = -1, MmapThreshold = -3; // glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+
     static bool unavailable;
+
+    /// <summary>
+    /// Keeps freed memory in the heaps until the next <see cref="Trim"/>, for a loop that trims on its own schedule:
+    /// blocks up to 32 MiB come from the heaps (a fixed mmap threshold), and glibc no longer gives the top of a heap
+    /// back whenever a step's temporaries free more than its dynamic trim threshold - which, depending on where the
+    /// step's blocks land, happened every step, and every page came back as a page fault in the next.
+    /// </summary>
+    public static bool KeepFreedMemoryUntilTrim()
+    {
+        if (unavailable || !OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return MallOpt(MmapThreshold, 32 << 20) == 1 && MallOpt(TrimThreshold, int.MaxValue) == 1;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            unavailable = true;
+            return false;
+        }
+    }
 
     /// <summary>Trims the heaps; false where there is no glibc (another OS, or a C library without malloc_trim).</summary>
     public static bool Trim()

@@ -101,18 +101,28 @@ sealed class ReplicaWorker : IDisposable
         }
     }
 
-    /// <summary>Adds this replica's gradients into the model's (laid out as <paramref name="layout"/>) and clears its own.</summary>
-    public void AddGradientsTo(FlatParameters layout)
+    /// <summary>
+    /// Adds this replica's gradients of flat elements [from, to) into the model's (laid out as <paramref name="layout"/>),
+    /// clears its own there, and returns the sum of squares of the summed gradients there (for the clip's norm).
+    /// </summary>
+    public double AddGradientsTo(FlatParameters layout, long from, long to)
     {
         using var _ = no_grad();
-        layout.Grad.add_(flat.Grad);
-        flat.ZeroGrad();
+        using var scope = NewDisposeScope();
+        var (sum, own) = (layout.Grad.narrow(0, from, to - from), flat.Grad.narrow(0, from, to - from));
+        sum.add_(own);
+        own.zero_();
+        return sum.dot(sum).item<float>();
     }
 
-    public void CopyWeightsFrom(FlatParameters layout)
+    public void CopyWeightsFrom(FlatParameters layout) => CopyWeightsFrom(layout, 0, layout.Data.numel());
+
+    /// <summary>Copies the model's weights of flat elements [from, to) into this replica.</summary>
+    public void CopyWeightsFrom(FlatParameters layout, long from, long to)
     {
         using var _ = no_grad();
-        flat.Data.copy_(layout.Data);
+        using var scope = NewDisposeScope();
+        flat.Data.narrow(0, from, to - from).copy_(layout.Data.narrow(0, from, to - from));
     }
 
     public void Dispose()

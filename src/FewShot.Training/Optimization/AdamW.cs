@@ -62,14 +62,25 @@ public sealed class AdamW : IDisposable
     /// <summary>One update with learning rate <paramref name="lr"/>, from the gradients now in the parameters.</summary>
     public void Step(double lr)
     {
-        Steps++;
+        BeginStep();
+        Update(lr, 0, Flat.Data.numel());
+    }
+
+    /// <summary>Counts a step; then <see cref="Update"/> applies it, to the whole buffer or to disjoint ranges on several threads.</summary>
+    public void BeginStep() => Steps++;
+
+    /// <summary>The update of the step counted by <see cref="BeginStep"/>, on flat elements [from, to) only.</summary>
+    public void Update(double lr, long from, long to)
+    {
         var correction1 = 1 - Math.Pow(beta1, Steps);
         var correction2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, Steps));
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        foreach (var (offset, count, weightDecay) in ranges)
+        foreach (var (groupOffset, groupCount, weightDecay) in ranges)
         {
-            if (count == 0) continue;
+            var offset = Math.Max(groupOffset, from);
+            var count = Math.Min(groupOffset + groupCount, to) - offset;
+            if (count <= 0) continue;
             var (p, g) = (Flat.Data.narrow(0, offset, count), Flat.Grad.narrow(0, offset, count));
             var (m, v) = (expAvg.narrow(0, offset, count), expAvgSq.narrow(0, offset, count));
             if (weightDecay > 0) p.mul_(1 - lr * weightDecay);
