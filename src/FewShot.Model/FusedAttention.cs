@@ -20,10 +20,14 @@ public static class FusedAttention
     /// <summary>The longest sequence it takes: the saved probabilities are B x H x T x T floats.</summary>
     public const int MaxContext = 256;
 
+    /// <summary>The most probabilities it keeps for one call (64 MiB of floats): larger batches take libtorch's attention.</summary>
+    public const long MaxProbabilities = 16L << 20;
+
     /// <summary>Whether attention over <paramref name="qkv"/> (B, T, 3C) runs here.</summary>
     public static bool Applies(Tensor qkv, int heads, double dropout) =>
         dropout == 0 && Gemm.IsSupported && qkv.device_type == DeviceType.CPU && qkv.dtype == ScalarType.Float32
         && qkv.shape[1] <= MaxContext && qkv.shape[2] / 3 / heads % Gemm.ColumnMultiple == 0
+        && qkv.shape[0] * heads * qkv.shape[1] * qkv.shape[1] <= MaxProbabilities
         && get_num_threads() == 1;
 
     /// <summary>qkv (B, T, 3C), q | k | v side by side with heads of C / heads each; returns (B, T, C), heads side by side.</summary>

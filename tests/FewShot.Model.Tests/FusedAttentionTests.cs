@@ -46,6 +46,7 @@ public sealed class FusedAttentionTests
         {
             Assert.False(FusedAttention.Applies(zeros(1, 8, 3 * 64), heads: 2, dropout: 0.1));
             Assert.False(FusedAttention.Applies(zeros(1, FusedAttention.MaxContext + 1, 3 * 64), heads: 2, dropout: 0));
+            Assert.False(FusedAttention.Applies(zeros(257, 256, 3 * 64), heads: 1, dropout: 0)); // past MaxProbabilities
             Assert.False(FusedAttention.Applies(zeros(1, 8, 3 * 24), heads: 2, dropout: 0)); // heads of 12
             Assert.False(FusedAttention.Applies(zeros(1, 8, 3 * 64, dtype: ScalarType.Float64), heads: 2, dropout: 0));
         }

@@ -11,6 +11,7 @@ public sealed class FusedLinearTests
     [InlineData(384, 128, 384)] // a Shakespeare c_attn: full 6-row tiles and 32-column panels
     [InlineData(13, 48, 7)]     // rows left over from the 6-row tiles, a 16-column panel, a short inner dimension
     [InlineData(64, 64, 32)]    // an attention head's scores: ten 6-row tiles and one of 4
+    [InlineData(1030, 32, 9)]   // enough rows that a row-major B is packed too; 8 x 8 blocks plus one row of B left
     [InlineData(1, 16, 1)]
     public unsafe void GemmMatchesLibtorchWithEveryLayoutOfItsInputs(int m, int n, int k)
     {
