@@ -98,7 +98,10 @@ public static class FusedAttention
     {
         var (T, hs, width, stride) = (s.T, s.HeadSize, s.Padded, 3 * s.C);
         Transpose(q + s.C, T, hs, stride, keysT, width);                                           // k^T (hs, width)
-        Gemm.Multiply(T, width, hs, q, stride, 1, keysT, width, 1, p, width, null, accumulate: false); // scores (T, width)
+        // Scores (T, width), each block of 16 queries against the keys it can see (the causal half is skipped).
+        for (var first = 0; first < T; first += Block)
+            Gemm.Multiply(Math.Min(Block, T - first), first + Block, hs, q + (long)first * stride, stride, 1, keysT, width, 1,
+                p + (long)first * width, width, null, accumulate: false);
         var scale = Vector512.Create(1 / MathF.Sqrt(hs));
         for (var i = 0; i < T; i++)
         {
@@ -117,8 +120,15 @@ public static class FusedAttention
             for (var j = 0; j < end; j += 16) (Vector512.Load(row + j) * inverse).Store(row + j);
             new Span<float>(row + i + 1, width - i - 1).Clear(); // the keys the mask hides, and the padding
         }
-        Gemm.Multiply(T, hs, T, p, width, 1, q + 2 * s.C, stride, 1, y, s.C, null, accumulate: false); // y = P v (T, hs)
+        for (var first = 0; first < T; first += Block) // y = P v (T, hs), over the keys each block of queries sees
+        {
+            var rows = Math.Min(Block, T - first);
+            Gemm.Multiply(rows, hs, first + rows, p + (long)first * width, width, 1, q + 2 * s.C, stride, 1, y + (long)first * s.C, s.C, null, accumulate: false);
+        }
     }
+
+    /// <summary>Queries (or keys) per product in the causal loops: products stop at the last key a block can see.</summary>
+    const int Block = Gemm.ColumnMultiple;
 
     /// <summary>
     /// One head's gradients into its q, k and v columns of dqkv: dv = P^T dy, dP = dy v^T,
@@ -127,21 +137,37 @@ public static class FusedAttention
     static unsafe void Backward(Shape s, float* q, float* p, float* y, float* dy, float* dq, float* valuesT, float* gradScores)
     {
         var (T, hs, width, stride) = (s.T, s.HeadSize, s.Padded, 3 * s.C);
-        Gemm.Multiply(T, hs, T, p, 1, width, dy, s.C, 1, dq + 2 * s.C, stride, null, accumulate: false); // dv (T, hs)
         Transpose(q + 2 * s.C, T, hs, stride, valuesT, width);                                        // v^T (hs, width)
-        Gemm.Multiply(T, width, hs, dy, s.C, 1, valuesT, width, 1, gradScores, width, null, accumulate: false); // dP
+        for (var first = 0; first < T; first += Block)
+        {
+            // Blocks of 16 keys j for dv = P^T dy and dk = dS^T q (queries i >= j only), of 16 queries i for
+            // dP = dy v^T and dq = dS k (keys j <= i only).
+            var rows = Math.Min(Block, T - first);
+            var corner = (long)first * width + first; // P[first, first]: the first query that sees key `first`
+            Gemm.Multiply(rows, hs, T - first, p + corner, 1, width, dy + (long)first * s.C, s.C, 1,
+                dq + 2 * s.C + (long)first * stride, stride, null, accumulate: false);                                // dv
+            Gemm.Multiply(rows, first + Block, hs, dy + (long)first * s.C, s.C, 1, valuesT, width, 1,
+                gradScores + (long)first * width, width, null, accumulate: false);                                    // dP
+        }
         var scale = Vector512.Create(1 / MathF.Sqrt(hs));
         for (var i = 0; i < T; i++)
         {
-            // Over the whole padded row: P is zero past key i, and so is dS.
+            // Keys 0..i in whole vectors (what dP holds): P is zero past key i, and so is dS.
             var row = p + (long)i * width;
             var gradRow = gradScores + (long)i * width;
+            var end = (i / Block + 1) * Block;
             var delta = Vector512.Create(Kernels.Dot(dy + (long)i * s.C, y + (long)i * s.C, hs)); // = sum_j P_ij dP_ij
-            for (var j = 0; j < width; j += 16)
+            for (var j = 0; j < end; j += 16)
                 (Vector512.Load(row + j) * (Vector512.Load(gradRow + j) - delta) * scale).Store(gradRow + j);
         }
-        Gemm.Multiply(T, hs, T, gradScores, width, 1, q + s.C, stride, 1, dq, stride, null, accumulate: false); // dq = dS k
-        Gemm.Multiply(T, hs, T, gradScores, 1, width, q, stride, 1, dq + s.C, stride, null, accumulate: false); // dk = dS^T q
+        for (var first = 0; first < T; first += Block)
+        {
+            var rows = Math.Min(Block, T - first);
+            Gemm.Multiply(rows, hs, first + rows, gradScores + (long)first * width, width, 1, q + s.C, stride, 1,
+                dq + (long)first * stride, stride, null, accumulate: false);                                         // dq = dS k
+            Gemm.Multiply(rows, hs, T - first, gradScores + (long)first * width + first, 1, width, q + (long)first * stride, stride, 1,
+                dq + s.C + (long)first * stride, stride, null, accumulate: false);                                   // dk = dS^T q
+        }
     }
 
     static float HorizontalMax(Vector512<float> v)

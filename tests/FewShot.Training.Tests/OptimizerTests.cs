@@ -59,15 +59,70 @@ public class OptimizerTests
         var targets = randint(0, 20, [3, 8], generator: new Generator(6));
         for (var step = 0; step < 5; step++)
         {
+            // Both take our model's gradients: some are rounding noise (a key bias's true gradient is zero) that
+            // AdamW scales up to a full step, so each model's own forward pass would compare the noise, not AdamW.
             ours.Loss(ids, targets).backward();
+            reference.Loss(ids, targets).backward();
+            using (no_grad())
+                foreach (var (mine, theirs) in ours.parameters().Zip(reference.parameters())) theirs.grad!.copy_(mine.grad!);
             optimizer.Step(3e-3);
             optimizer.ZeroGrad();
-            reference.Loss(ids, targets).backward();
             torchAdam.step();
             torchAdam.zero_grad();
         }
         foreach (var ((name, a), (_, b)) in ours.named_parameters().Zip(reference.named_parameters()))
-            Assert.True(a.detach().allclose(b.detach(), rtol: 1e-5, atol: 1e-7), name);
+            Assert.True(a.detach().allclose(b.detach(), rtol: 1e-5, atol: 1e-7), $"{name}: {(a - b).abs().max().item<float>()} of {b.abs().max().item<float>()}");
+    }
+
+    [Fact]
+    public void FusedUpdateMatchesTheOpByOpUpdate()
+    {
+        // 1,007 elements: whole vectors and a remainder; moments and gradients of both signs and several scales.
+        var generator = new Generator(21);
+        var (p, g) = (randn(1007, generator: generator), randn(1007, generator: generator) * 3);
+        var (m, v) = (randn(1007, generator: generator) * 0.1, rand(1007, generator: generator) * 0.01);
+        var (lr, decay, beta1, beta2, eps, clip, step) = (3e-3, 0.1, 0.9, 0.95, 1e-8, 0.37, 4);
+        var (correction1, correction2Sqrt) = (1 - Math.Pow(beta1, step), Math.Sqrt(1 - Math.Pow(beta2, step)));
+
+        // The op-by-op update of AdamW.Update, on copies.
+        var (ep, em, ev) = (p.clone(), m.clone(), v.clone());
+        var eg = g * clip;
+        ep.mul_(1 - lr * decay);
+        em.mul_(beta1).add_(eg, alpha: 1 - beta1);
+        ev.mul_(beta2).addcmul_(eg, eg, value: 1 - beta2);
+        ep.addcdiv_(em, ev.sqrt().div_(correction2Sqrt).add_(eps), value: -lr / correction1);
+
+        var gradientBefore = g.clone();
+        FusedUpdate.Apply(p, g, m, v, 0, 1007, new FusedUpdate.Factors(1 - lr * decay, clip, beta1, beta2, correction2Sqrt, eps, -lr / correction1));
+        Assert.True(p.allclose(ep, rtol: 1e-6, atol: 1e-7), $"weights: {(p - ep).abs().max().item<float>()}");
+        Assert.True(m.allclose(em, rtol: 1e-6, atol: 1e-8), "first moment");
+        Assert.True(v.allclose(ev, rtol: 1e-6, atol: 1e-9), "second moment");
+        Assert.True(g.allclose(gradientBefore, rtol: 0, atol: 0), "the gradients are read, not scaled in place");
+    }
+
+    [Fact]
+    public void AStepSplitIntoRangesEqualsOneStep()
+    {
+        // The two-replica trainer updates halves of the flat buffers on two threads; the split crosses the groups.
+        using var whole = TinyModel(9);
+        using var split = TinyModel(9);
+        using var one = new AdamW(ParameterGroups.Split(whole, 0.1));
+        using var two = new AdamW(ParameterGroups.Split(split, 0.1));
+        var ids = randint(0, 20, [3, 8], generator: new Generator(5));
+        var total = one.Flat.Data.numel();
+        for (var step = 0; step < 3; step++)
+        {
+            whole.Loss(ids, ids).backward();
+            split.Loss(ids, ids).backward();
+            one.Step(3e-3);
+            two.BeginStep();
+            two.Update(3e-3, total / 3, total);
+            two.Update(3e-3, 0, total / 3);
+            one.ZeroGrad();
+            two.ZeroGrad();
+        }
+        Assert.True(one.Flat.Data.allclose(two.Flat.Data, rtol: 0, atol: 0));
+        Assert.Equal(3, two.Steps);
     }
 
     [Fact]

@@ -223,10 +223,8 @@ public sealed class Trainer : IDisposable
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var gradients = optimizer.Flat.Grad.narrow(0, from, to - from);
-            if (clip < 1) gradients.mul_(clip);
-            optimizer.Update(lr, from, to);
-            gradients.zero_();
+            optimizer.Update(lr, from, to, gradientScale: clip);
+            optimizer.Flat.Grad.narrow(0, from, to - from).zero_();
             replica.CopyWeightsFrom(optimizer.Flat, from, to);
         }
         replica.Run(_ => Update(half, total));

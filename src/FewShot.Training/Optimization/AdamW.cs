@@ -69,8 +69,11 @@ public sealed class AdamW : IDisposable
     /// <summary>Counts a step; then <see cref="Update"/> applies it, to the whole buffer or to disjoint ranges on several threads.</summary>
     public void BeginStep() => Steps++;
 
-    /// <summary>The update of the step counted by <see cref="BeginStep"/>, on flat elements [from, to) only.</summary>
-    public void Update(double lr, long from, long to)
+    /// <summary>
+    /// The update of the step counted by <see cref="BeginStep"/>, on flat elements [from, to) only, from the gradients
+    /// times <paramref name="gradientScale"/> (a clip factor; the gradients themselves are left as they are).
+    /// </summary>
+    public void Update(double lr, long from, long to, double gradientScale = 1)
     {
         var correction1 = 1 - Math.Pow(beta1, Steps);
         var correction2Sqrt = Math.Sqrt(1 - Math.Pow(beta2, Steps));
@@ -81,9 +84,17 @@ public sealed class AdamW : IDisposable
             var offset = Math.Max(groupOffset, from);
             var count = Math.Min(groupOffset + groupCount, to) - offset;
             if (count <= 0) continue;
+            var decay = weightDecay > 0 ? 1 - lr * weightDecay : 1;
+            if (FusedUpdate.Applies(Flat.Data))
+            {
+                FusedUpdate.Apply(Flat.Data, Flat.Grad, expAvg, expAvgSq, offset, count,
+                    new FusedUpdate.Factors(decay, gradientScale, beta1, beta2, correction2Sqrt, epsilon, -lr / correction1));
+                continue;
+            }
             var (p, g) = (Flat.Data.narrow(0, offset, count), Flat.Grad.narrow(0, offset, count));
             var (m, v) = (expAvg.narrow(0, offset, count), expAvgSq.narrow(0, offset, count));
-            if (weightDecay > 0) p.mul_(1 - lr * weightDecay);
+            if (gradientScale != 1) g = g * gradientScale;
+            if (weightDecay > 0) p.mul_(decay);
             m.mul_(beta1).add_(g, alpha: 1 - beta1);
             v.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
             var denominator = v.sqrt().div_(correction2Sqrt).add_(epsilon);
