@@ -5,6 +5,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace FewShot.Model.Tests;
 
 /// <summary>The GEMM kernel and the linear layer built on it, against libtorch's products.</summary>
+[Collection(OneIntraOpThread.Collection)]
 public sealed class FusedLinearTests
 {
     [Theory]
@@ -53,50 +54,40 @@ public sealed class FusedLinearTests
     [InlineData(false)]
     public void FusedLinearMatchesLibtorch(bool bias)
     {
-        var threads = get_num_threads();
-        set_num_threads(1); // the condition under which the layer takes the kernels
-        try
-        {
-            var layer = nn.Linear(64, 96, hasBias: bias, dtype: ScalarType.Float32);
-            var x = randn(3, 10, 64, generator: new Generator(6));
-            var ours = x.clone().requires_grad_();
-            var theirs = x.clone().requires_grad_();
-            var upstream = randn(3, 10, 96, generator: new Generator(7));
+        using var oneThread = new OneIntraOpThread();
+        var layer = nn.Linear(64, 96, hasBias: bias, dtype: ScalarType.Float32);
+        var x = randn(3, 10, 64, generator: new Generator(6));
+        var ours = x.clone().requires_grad_();
+        var theirs = x.clone().requires_grad_();
+        var upstream = randn(3, 10, 96, generator: new Generator(7));
 
-            var y = FusedLinear.Forward(layer, ours);
-            Assert.True(FusedLinear.UsesKernels(ours, layer.weight!));
-            (y * upstream).sum().backward();
-            var gradW = layer.weight!.grad!.clone();
-            var gradB = bias ? layer.bias!.grad!.clone() : null;
-            layer.zero_grad();
-            var expected = layer.forward(theirs);
-            (expected * upstream).sum().backward();
+        var y = FusedLinear.Forward(layer, ours);
+        Assert.True(FusedLinear.UsesKernels(ours, layer.weight!));
+        (y * upstream).sum().backward();
+        var gradW = layer.weight!.grad!.clone();
+        var gradB = bias ? layer.bias!.grad!.clone() : null;
+        layer.zero_grad();
+        var expected = layer.forward(theirs);
+        (expected * upstream).sum().backward();
 
-            Assert.Equal(expected.shape, y.shape);
-            Assert.True(y.detach().allclose(expected.detach(), rtol: 1e-5, atol: 1e-5), $"values: {(y - expected).abs().max().item<float>()}");
-            Assert.True(ours.grad!.allclose(theirs.grad!, rtol: 1e-5, atol: 1e-5), "input gradient");
-            Assert.True(gradW.allclose(layer.weight!.grad!, rtol: 1e-5, atol: 1e-4), "weight gradient");
-            if (bias) Assert.True(gradB!.allclose(layer.bias!.grad!, rtol: 1e-5, atol: 1e-4), "bias gradient");
-        }
-        finally { set_num_threads(threads); }
+        Assert.Equal(expected.shape, y.shape);
+        Assert.True(y.detach().allclose(expected.detach(), rtol: 1e-5, atol: 1e-5), $"values: {(y - expected).abs().max().item<float>()}");
+        Assert.True(ours.grad!.allclose(theirs.grad!, rtol: 1e-5, atol: 1e-5), "input gradient");
+        Assert.True(gradW.allclose(layer.weight!.grad!, rtol: 1e-5, atol: 1e-4), "weight gradient");
+        if (bias) Assert.True(gradB!.allclose(layer.bias!.grad!, rtol: 1e-5, atol: 1e-4), "bias gradient");
     }
 
     [Fact]
     public void OtherShapesAndDtypesTakeLibtorch()
     {
-        var threads = get_num_threads();
-        set_num_threads(1);
-        try
-        {
-            var odd = nn.Linear(64, 65); // the output width is not a multiple of 16
-            var x = randn(2, 64, generator: new Generator(8));
-            Assert.False(FusedLinear.UsesKernels(x, odd.weight!));
-            Assert.True(FusedLinear.Forward(odd, x).allclose(odd.forward(x)));
-            var wide = nn.Linear(64, 96, dtype: ScalarType.Float64);
-            var d = x.to(ScalarType.Float64);
-            Assert.False(FusedLinear.UsesKernels(d, wide.weight!));
-            Assert.True(FusedLinear.Forward(wide, d).allclose(wide.forward(d)));
-        }
-        finally { set_num_threads(threads); }
+        using var oneThread = new OneIntraOpThread();
+        var odd = nn.Linear(64, 65); // the output width is not a multiple of 16
+        var x = randn(2, 64, generator: new Generator(8));
+        Assert.False(FusedLinear.UsesKernels(x, odd.weight!));
+        Assert.True(FusedLinear.Forward(odd, x).allclose(odd.forward(x)));
+        var wide = nn.Linear(64, 96, dtype: ScalarType.Float64);
+        var d = x.to(ScalarType.Float64);
+        Assert.False(FusedLinear.UsesKernels(d, wide.weight!));
+        Assert.True(FusedLinear.Forward(wide, d).allclose(wide.forward(d)));
     }
 }
