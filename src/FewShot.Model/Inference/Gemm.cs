@@ -7,7 +7,8 @@ namespace FewShot.Model.Inference;
 /// <summary>
 /// Single-threaded float32 matrix products for the small matrices of small models, where libtorch's sgemm (MKL's
 /// generic path on this AMD CPU: packing, output scaling and AVX2 kernels) reached ~95 GFLOP/s on one core and this
-/// register-tiled AVX-512 loop ~113 (a 384 x 128 x 384 product, quiet machine). Used by <see cref="FusedLinear"/>.
+/// register-tiled AVX-512 loop ~113 (a 384 x 128 x 384 product, quiet machine). Used by <see cref="FusedLinear"/> and
+/// <see cref="FusedAttention"/>.
 /// </summary>
 public static unsafe class Gemm
 {
