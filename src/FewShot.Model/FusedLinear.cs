@@ -24,9 +24,16 @@ public static class FusedLinear
 
     /// <summary>Whether x W^T runs on <see cref="Gemm"/> (otherwise libtorch's).</summary>
     public static bool UsesKernels(Tensor x, Tensor weight) =>
-        Gemm.IsSupported && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32
+        RunsOnOneThread(x) && weight.dtype == ScalarType.Float32
         && weight.shape[0] % Gemm.ColumnMultiple == 0 && weight.shape[1] % Gemm.ColumnMultiple == 0
-        && x.numel() <= int.MaxValue && x.numel() / weight.shape[1] * weight.shape[0] <= int.MaxValue
+        && x.numel() / weight.shape[1] * weight.shape[0] <= int.MaxValue;
+
+    /// <summary>
+    /// The rule for every fused training kernel: float32 on the CPU with AVX-512 and one intra-op thread (the
+    /// small-model replicas), and at most int.MaxValue elements. Elsewhere libtorch's own kernels are faster or needed.
+    /// </summary>
+    public static bool RunsOnOneThread(Tensor x) =>
+        Gemm.IsSupported && x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && x.numel() <= int.MaxValue
         && get_num_threads() == 1;
 
     /// <summary>The autograd node: saves the input as (rows, in) and the weight; backward recomputes nothing.</summary>

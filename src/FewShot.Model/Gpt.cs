@@ -79,9 +79,11 @@ public sealed class Block : nn.Module
     readonly LayerNorm ln_1, ln_2;
     readonly CausalSelfAttention attn;
     readonly Mlp mlp;
+    readonly double eps;
 
     public Block(GptConfig config, int layer) : base(nameof(Block))
     {
+        eps = config.LayerNormEpsilon;
         ln_1 = nn.LayerNorm(config.Embedding, config.LayerNormEpsilon, bias: config.Bias);
         attn = new CausalSelfAttention(config, layer);
         ln_2 = nn.LayerNorm(config.Embedding, config.LayerNormEpsilon, bias: config.Bias);
@@ -93,8 +95,8 @@ public sealed class Block : nn.Module
 
     public Tensor forward(Tensor x, KvCache? cache)
     {
-        x = x + attn.forward(ln_1.forward(x), cache);
-        return x + mlp.forward(ln_2.forward(x));
+        x = x + attn.forward(FusedLayerNorm.Forward(ln_1, x, eps), cache);
+        return x + mlp.forward(FusedLayerNorm.Forward(ln_2, x, eps));
     }
 }
 
@@ -143,7 +145,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         foreach (var block in h) x = block.forward(x, cache);
         cache?.Advance(T);
         if (lastOnly) x = x[.., ^1..];
-        return F.linear(ln_f.forward(x), wte.weight!); // tied head: (B, T, vocab)
+        return F.linear(FusedLayerNorm.Forward(ln_f, x, Config.LayerNormEpsilon), wte.weight!); // tied head: (B, T, vocab)
     }
 
     /// <summary>Mean cross-entropy of predicting targets (B, T) from ids (B, T).</summary>

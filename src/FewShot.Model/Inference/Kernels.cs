@@ -211,9 +211,12 @@ public static unsafe class Kernels
         return sum;
     }
 
-    /// <summary>y = (x - mean) / sqrt(var + eps) * gain + bias over one vector of n (bias may be null).</summary>
+    /// <summary>
+    /// y = (x - mean) / sqrt(var + eps) * gain + bias over one vector of n (bias may be null); returns the mean and
+    /// 1 / sqrt(var + eps), which <see cref="LayerNormBackward"/> takes.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
+    public static (float Mean, float Inverse) LayerNorm(float* x, float* y, int n, float* gain, float* bias, float eps)
     {
         var mean = Sum(x, n, 0f, squares: false) / n;
         var inverse = 1f / MathF.Sqrt(Sum(x, n, mean, squares: true) / n + eps); // two passes: no cancellation when |mean| >> std
@@ -228,6 +231,55 @@ public static unsafe class Kernels
             }
         }
         for (; i < n; i++) y[i] = (x[i] - mean) * inverse * gain[i] + (bias == null ? 0f : bias[i]);
+        return (mean, inverse);
+    }
+
+    /// <summary>
+    /// The gradient through <see cref="LayerNorm"/> for one vector of n, given its mean and inverse deviation: with
+    /// x^ = (x - mean) inverse and g = dy gain, dx = inverse (g - mean(g) - x^ mean(g x^)); adds dy x^ to gainGrad and
+    /// dy to biasGrad (may be null), which collect over rows. dx may be dy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LayerNormBackward(float* x, float* dy, float* dx, int n, float* gain, float mean, float inverse, float* gainGrad, float* biasGrad)
+    {
+        float sumG = 0f, sumGx = 0f;
+        var i = 0;
+        if (UseVectors)
+        {
+            var (m, s) = (Vector512.Create(mean), Vector512.Create(inverse));
+            Vector512<float> g0 = default, gx0 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                var (normalized, upstream) = ((Vector512.Load(x + i) - m) * s, Vector512.Load(dy + i));
+                var g = upstream * Vector512.Load(gain + i);
+                g0 += g;
+                gx0 = Avx512F.FusedMultiplyAdd(g, normalized, gx0);
+                Vector512.Store(Avx512F.FusedMultiplyAdd(upstream, normalized, Vector512.Load(gainGrad + i)), gainGrad + i);
+                if (biasGrad != null) Vector512.Store(Vector512.Load(biasGrad + i) + upstream, biasGrad + i);
+            }
+            (sumG, sumGx) = (Vector512.Sum(g0), Vector512.Sum(gx0));
+        }
+        for (var j = i; j < n; j++)
+        {
+            var normalized = (x[j] - mean) * inverse;
+            var g = dy[j] * gain[j];
+            (sumG, sumGx) = (sumG + g, sumGx + g * normalized);
+            gainGrad[j] += dy[j] * normalized;
+            if (biasGrad != null) biasGrad[j] += dy[j];
+        }
+        var (meanG, meanGx) = (sumG / n, sumGx / n);
+        i = 0;
+        if (UseVectors)
+        {
+            var (m, s, a, b) = (Vector512.Create(mean), Vector512.Create(inverse), Vector512.Create(meanG), Vector512.Create(meanGx));
+            for (; i + 16 <= n; i += 16)
+            {
+                var normalized = (Vector512.Load(x + i) - m) * s;
+                var g = Vector512.Load(dy + i) * Vector512.Load(gain + i);
+                Vector512.Store(s * (g - a - normalized * b), dx + i);
+            }
+        }
+        for (; i < n; i++) dx[i] = inverse * (dy[i] * gain[i] - meanG - (x[i] - mean) * inverse * meanGx);
     }
 
     // The sum of (x[i] - shift) (squared when asked) over n floats.
