@@ -180,12 +180,8 @@ public static class FusedAttention
     /// <summary>to (cols, width) = from (rows, cols)^T, from's rows <paramref name="stride"/> apart; columns past rows zeroed.</summary>
     static unsafe void Transpose(float* from, int rows, int cols, int stride, float* to, int width)
     {
-        for (var c = 0; c < cols; c++)
-        {
-            var target = to + (long)c * width;
-            for (var r = 0; r < rows; r++) target[r] = from[(long)r * stride + c];
-            for (var r = rows; r < width; r++) target[r] = 0;
-        }
+        Gemm.Transpose(from, rows, cols, stride, to, width);
+        for (var c = 0; c < cols; c++) new Span<float>(to + (long)c * width + rows, width - rows).Clear();
     }
 
     /// <summary>Per-thread scratch arrays, grown as needed (each replica's thread has its own).</summary>

@@ -42,6 +42,21 @@ public sealed class FusedLinearTests
         }
     }
 
+    [Theory]
+    [InlineData(64, 32)] // an attention head's keys: whole 8 x 8 blocks
+    [InlineData(37, 13)] // edges in both directions
+    [InlineData(1, 32)]
+    [InlineData(8, 8)]
+    public unsafe void TransposeMatchesLibtorch(int rows, int cols)
+    {
+        var source = randn(rows, cols + 5, generator: new Generator(9)); // rows cols + 5 apart, as q, k, v sit in c_attn's output
+        var target = full(cols, rows + 3, float.NaN);                     // rows + 3 apart; the 3 extra columns stay untouched
+        fixed (byte* from = source.bytes, to = target.bytes)
+            Gemm.Transpose((float*)from, rows, cols, cols + 5, (float*)to, rows + 3);
+        Assert.True(target[.., ..rows].eq(source[.., ..cols].t()).all().item<bool>());
+        Assert.True(target[.., rows..].isnan().all().item<bool>());
+    }
+
     [Fact]
     public void GemmRefusesWidthsTheKernelsCannotStore()
     {

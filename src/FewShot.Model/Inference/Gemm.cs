@@ -106,6 +106,21 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>
+    /// to[c * toStride + r] = from[r * fromStride + c] for r &lt; rows, c &lt; cols: 8 x 8 blocks in registers, the
+    /// edges one by one.
+    /// </summary>
+    public static void Transpose(float* from, int rows, int cols, long fromStride, float* to, long toStride)
+    {
+        var (fullRows, fullCols) = (rows / 8 * 8, cols / 8 * 8);
+        for (var r = 0; r < fullRows; r += 8)
+            for (var c = 0; c < fullCols; c += 8)
+                Transpose8x8(from + r * fromStride + c, fromStride, to + c * toStride + r, toStride);
+        for (var c = 0; c < cols; c++)
+            for (var r = c < fullCols ? fullRows : 0; r < rows; r++)
+                to[c * toStride + r] = from[r * fromStride + c];
+    }
+
     /// <summary>to[r * toStride + c] = from[c * fromStride + r] for an 8 x 8 block.</summary>
     static void Transpose8x8(float* from, long fromStride, float* to, long toStride)
     {
