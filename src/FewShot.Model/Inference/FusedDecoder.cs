@@ -26,8 +26,11 @@ public sealed unsafe class FusedDecoder : IDisposable
     /// </summary>
     const long MinParallelBytes = 256 * 1024;
 
-    /// <summary>Rows of a matrix product go to threads in multiples of this (a Q8_0 group; see WeightArena's layout).</summary>
-    internal const int RowGrain = 16;
+    /// <summary>
+    /// Rows of a matrix product go to threads in multiples of this: an F32 panel group (two Q8_0 groups), so that no
+    /// thread computes a group another thread also needs (see WeightArena's layout).
+    /// </summary>
+    internal const int RowGrain = PanelKernels.GroupRows;
 
     readonly DecodeWeights weights;
     readonly WorkerTeam team;

@@ -6,9 +6,9 @@ using System.Runtime.Intrinsics.X86;
 namespace FewShot.Model.Inference;
 
 /// <summary>
-/// The fused decoder's arithmetic on raw float pointers: dot products, matrix times a few vectors, LayerNorm, GELU.
-/// Each has a 512-bit path (AVX-512: 16 floats per instruction) and a scalar path that computes the same sums; the
-/// tests run both. Matrices are row-major [out, in] as nn.Linear stores them, so one output is one contiguous row.
+/// The fused decoder's arithmetic on raw float pointers: dot products, LayerNorm, GELU, softmax's exponentials (F32
+/// matrix products are <see cref="PanelKernels"/>, Q8_0 ones <see cref="Q8Kernels"/>). Each has a 512-bit path
+/// (AVX-512: 16 floats per instruction) and a scalar path that computes the same sums; the tests run both.
 /// Every kernel is compiled fully optimised at its first call (AggressiveOptimization): tiered compilation would run
 /// the first few hundred calls as unoptimised code, where each vector operation is a call, ~10x slower, and a server's
 /// first requests (or a short benchmark) would see that.
@@ -17,12 +17,6 @@ public static unsafe class Kernels
 {
     /// <summary>False forces the scalar paths (tests compare them with the vector paths).</summary>
     public static bool UseVectors { get; set; } = Avx512F.IsSupported;
-
-    /// <summary>
-    /// The largest number of input vectors one pass over a weight row serves (accumulators kept in registers: 8 of the
-    /// 32 vector registers), so that the server's 8-stream step streams each weight once.
-    /// </summary>
-    const int InputBlock = 8;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* a, float* b, int n)
@@ -57,84 +51,6 @@ public static unsafe class Kernels
             for (; i + 16 <= n; i += 16) Vector512.Store(Avx512F.FusedMultiplyAdd(a, Vector512.Load(x + i), Vector512.Load(y + i)), y + i);
         }
         for (; i < n; i++) y[i] += alpha * x[i];
-    }
-
-    /// <summary>
-    /// y[t, o] = (accumulate ? y[t, o] : 0) + bias[o] + W[o, :] . x[t, :] for outputs o in [first, end) and inputs
-    /// t in [0, count): W (out, inDim) row-major, x (count, inDim), y (count, yStride). Each weight row is read once
-    /// for up to eight inputs, so a batch of rows costs one pass over the weights.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MatMul(float* w, int inDim, float* x, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
-    {
-        Span<float> sums = stackalloc float[InputBlock];
-        for (var t0 = 0; t0 < count; t0 += InputBlock)
-        {
-            var n = Math.Min(InputBlock, count - t0);
-            var x0 = x + (long)t0 * inDim;
-            for (var o = first; o < end; o++)
-            {
-                var row = w + (long)o * inDim;
-                var b = bias == null ? 0f : bias[o];
-                if (n == 1)
-                {
-                    Store(y + (long)t0 * yStride + o, Dot(row, x0, inDim) + b, accumulate);
-                    continue;
-                }
-                DotMany(row, x0, inDim, n, sums);
-                for (var t = 0; t < n; t++) Store(y + (long)(t0 + t) * yStride + o, sums[t] + b, accumulate);
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(float* at, float value, bool accumulate) => *at = accumulate ? *at + value : value;
-
-    // sums[t] = row . x[t] for t < n (n <= 8): the row is loaded once per 16 floats for all n inputs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void DotMany(float* row, float* x, int inDim, int n, Span<float> sums)
-    {
-        var i = 0;
-        sums.Clear();
-        if (UseVectors && inDim >= 16)
-        {
-            // Inputs past n alias input 0: their sums are computed and dropped (no branch in the loop).
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-            float* Input(int t) => x + (t < n ? (long)t * inDim : 0);
-            float* x1 = Input(1), x2 = Input(2), x3 = Input(3), x4 = Input(4), x5 = Input(5), x6 = Input(6), x7 = Input(7);
-            var wide = n > 4;
-            for (; i + 16 <= inDim; i += 16)
-            {
-                var r = Vector512.Load(row + i);
-                s0 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x + i), s0);
-                s1 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x1 + i), s1);
-                s2 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x2 + i), s2);
-                s3 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x3 + i), s3);
-                if (!wide) continue;
-                s4 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x4 + i), s4);
-                s5 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x5 + i), s5);
-                s6 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x6 + i), s6);
-                s7 = Avx512F.FusedMultiplyAdd(r, Vector512.Load(x7 + i), s7);
-            }
-            Reduce(n, sums, s0, s1, s2, s3, s4, s5, s6, s7);
-        }
-        for (; i < inDim; i++)
-            for (var t = 0; t < n; t++) sums[t] += row[i] * x[(long)t * inDim + i];
-    }
-
-    // sums[t] = the total of accumulator t, for t < n.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Reduce(int n, Span<float> sums, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
-        Vector512<float> s4, Vector512<float> s5, Vector512<float> s6, Vector512<float> s7)
-    {
-        sums[0] = Vector512.Sum(s0);
-        if (n > 1) sums[1] = Vector512.Sum(s1);
-        if (n > 2) sums[2] = Vector512.Sum(s2);
-        if (n > 3) sums[3] = Vector512.Sum(s3);
-        if (n > 4) sums[4] = Vector512.Sum(s4);
-        if (n > 5) sums[5] = Vector512.Sum(s5);
-        if (n > 6) sums[6] = Vector512.Sum(s6);
-        if (n > 7) sums[7] = Vector512.Sum(s7);
     }
 
     /// <summary>

@@ -37,7 +37,7 @@ public sealed unsafe class WeightArena : IDisposable
             for (var p = 0; p < streams; p++)
             {
                 var (first, end) = (starts[m][p], starts[m][p + 1]);
-                all.AsSpan(first * columns, (end - first) * columns).CopyTo(new Span<float>(pieces[m][p], (end - first) * columns));
+                PanelKernels.Pack(all.AsSpan(first * columns, (end - first) * columns), end - first, columns, pieces[m][p]);
             }
         }
         Matrices = shapes.Select((m, i) => new F32Matrix(m.Rows, m.Columns, pieces[i], starts[i])).ToArray();

@@ -89,29 +89,30 @@ public abstract unsafe class WeightMatrix : IDisposable
 }
 
 /// <summary>
-/// 32-bit floats, row-major. The rows live in one buffer of their own, or in a <see cref="WeightArena"/> in pieces
-/// (segments of consecutive rows) laid out for the threads that read them.
+/// 32-bit floats in <see cref="PanelKernels"/>' panels (groups of 32 rows stored column by column). The rows live in
+/// one buffer of their own, or in a <see cref="WeightArena"/> in pieces (segments of consecutive rows, each in panels
+/// of its own) laid out for the threads that read them.
 /// </summary>
 public sealed unsafe class F32Matrix : WeightMatrix
 {
     readonly AlignedBuffer<float>? owned; // null when an arena holds the rows
-    // Segment s holds rows [starts[s], starts[s + 1]); row o of it is at origins[s] + o * In (its origin is where row 0
-    // would be, so that the kernels index it with the matrix's own row numbers).
-    readonly nint[] origins;
+    // Segment s holds rows [starts[s], starts[s + 1]) at pieces[s], in panels counted from its first row.
+    readonly nint[] pieces;
     readonly int[] starts;
 
     public F32Matrix(ReadOnlySpan<float> values, int rows, int columns) : base(rows, columns)
     {
-        owned = new AlignedBuffer<float>(values[..checked(rows * columns)]);
-        (origins, starts) = ([(nint)owned.Pointer], [0, rows]);
+        owned = new AlignedBuffer<float>(checked(rows * columns));
+        PanelKernels.Pack(values[..(rows * columns)], rows, columns, owned.Pointer);
+        (pieces, starts) = ([(nint)owned.Pointer], [0, rows]);
     }
 
-    /// <summary>Rows in an arena: segment s (rows starts[s]..starts[s + 1]) begins at pieces[s].</summary>
+    /// <summary>Rows in an arena: segment s (rows starts[s]..starts[s + 1]) is packed at pieces[s].</summary>
     internal F32Matrix(int rows, int columns, float*[] pieces, int[] starts) : base(rows, columns)
     {
         this.starts = starts;
-        origins = new nint[pieces.Length];
-        for (var s = 0; s < pieces.Length; s++) origins[s] = (nint)(pieces[s] - (long)starts[s] * columns);
+        this.pieces = new nint[pieces.Length];
+        for (var s = 0; s < pieces.Length; s++) this.pieces[s] = (nint)pieces[s];
     }
 
     public override WeightFormat Format => WeightFormat.F32;
@@ -119,10 +120,36 @@ public sealed unsafe class F32Matrix : WeightMatrix
 
     public override void Multiply(float* x, QuantizedInput? quantized, int count, float* y, int yStride, float* bias, bool accumulate, int first, int end)
     {
-        for (var s = 0; s < origins.Length; s++)
+        const int G = PanelKernels.GroupRows;
+        var part = stackalloc float[PanelKernels.InputBlock * G]; // a group cut by [first, end): all its rows, then the wanted ones
+        for (var s = 0; s < pieces.Length; s++)
         {
-            var (from, to) = (Math.Max(first, starts[s]), Math.Min(end, starts[s + 1]));
-            if (from < to) Kernels.MatMul((float*)origins[s], In, x, count, y, yStride, bias, accumulate, from, to);
+            var (segment, segmentEnd) = (starts[s], starts[s + 1]);
+            var (from, to) = (Math.Max(first, segment), Math.Min(end, segmentEnd));
+            for (var group = segment + (from - segment) / G * G; group < to; group += G)
+            {
+                var width = Math.Min(G, segmentEnd - group);
+                var panel = (float*)pieces[s] + (long)(group - segment) * In;
+                var whole = group >= from && group + width <= to;
+                for (var t0 = 0; t0 < count; t0 += PanelKernels.InputBlock)
+                {
+                    var n = Math.Min(PanelKernels.InputBlock, count - t0);
+                    if (whole)
+                    {
+                        PanelKernels.Multiply(panel, width, In, x + (long)t0 * In, n, y + (long)t0 * yStride + group, yStride,
+                            bias == null ? null : bias + group, accumulate);
+                        continue;
+                    }
+                    PanelKernels.Multiply(panel, width, In, x + (long)t0 * In, n, part, G, null, false);
+                    for (var t = 0; t < n; t++)
+                        for (var o = Math.Max(from, group); o < Math.Min(to, group + width); o++)
+                        {
+                            var value = bias == null ? part[t * G + o - group] : part[t * G + o - group] + bias[o];
+                            var at = y + (long)(t0 + t) * yStride + o;
+                            *at = accumulate ? *at + value : value;
+                        }
+                }
+            }
         }
     }
 
@@ -130,7 +157,10 @@ public sealed unsafe class F32Matrix : WeightMatrix
     {
         var s = 0;
         while (o >= starts[s + 1]) s++;
-        new ReadOnlySpan<float>((float*)origins[s] + (long)o * In, In).CopyTo(new Span<float>(destination, In));
+        var group = starts[s] + (o - starts[s]) / PanelKernels.GroupRows * PanelKernels.GroupRows;
+        var width = Math.Min(PanelKernels.GroupRows, starts[s + 1] - group);
+        var panel = (float*)pieces[s] + (long)(group - starts[s]) * In;
+        for (var i = 0; i < In; i++) destination[i] = panel[(long)i * width + o - group];
     }
 
     public override void Dispose() => owned?.Dispose();
