@@ -6,11 +6,11 @@ using static TorchSharp.torch;
 namespace FewShot.Model;
 
 /// <summary>
-/// LayerNorm over the last dimension, forward and backward each one pass of <see cref="Kernels"/> per row, when it
-/// runs on one CPU thread in float32 (the same rule as <see cref="FusedLinear"/>). On the Shakespeare model's 384 x 128
-/// activations libtorch's LayerNorm costs ~0.1 ms forward and more backward, nine times a replica's step, mostly
-/// dispatch and its separate reductions for the weight and bias gradients. Values and gradients equal libtorch's to
-/// float summation order (test <c>FusedLayerNormMatchesLibtorch</c>).
+/// LayerNorm over the last dimension, forward and backward each one pass of <see cref="Kernels"/> per row (the gain
+/// and bias gradients collected as the rows go), when it runs on one CPU thread in float32 (the same rule as
+/// <see cref="FusedLinear"/>), so that a small model's replica step runs on the fused kernels throughout. libtorch's
+/// LayerNorm was ~1% of that step, and this one measured the same (docs/training.md, "Fourth pass"). Values and
+/// gradients equal libtorch's to float summation order (test <c>FusedLayerNormMatchesLibtorch</c>).
 /// </summary>
 public static class FusedLayerNorm
 {
