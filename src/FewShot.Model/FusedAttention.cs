@@ -25,10 +25,9 @@ public static class FusedAttention
 
     /// <summary>Whether attention over <paramref name="qkv"/> (B, T, 3C) runs here.</summary>
     public static bool Applies(Tensor qkv, int heads, double dropout) =>
-        dropout == 0 && Gemm.IsSupported && qkv.device_type == DeviceType.CPU && qkv.dtype == ScalarType.Float32
+        dropout == 0 && FusedLinear.RunsOnOneThread(qkv)
         && qkv.shape[1] <= MaxContext && qkv.shape[2] / 3 / heads % Gemm.ColumnMultiple == 0
-        && qkv.shape[0] * heads * qkv.shape[1] * qkv.shape[1] <= MaxProbabilities
-        && get_num_threads() == 1;
+        && qkv.shape[0] * heads * qkv.shape[1] * qkv.shape[1] <= MaxProbabilities;
 
     /// <summary>qkv (B, T, 3C), q | k | v side by side with heads of C / heads each; returns (B, T, C), heads side by side.</summary>
     public static Tensor Apply(Tensor qkv, int heads) => AttentionFunction.apply(qkv, heads);
