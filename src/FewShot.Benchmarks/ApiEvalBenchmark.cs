@@ -69,8 +69,8 @@ public static class ApiEvalBenchmark
                 log($"round {round + 1}: in-process {localRates[^1]:F1} questions/s, API {apiRates[^1]:F1} questions/s");
             }
             var difference = localScores.Zip(apiScores).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a.LogProb - b.LogProb))).Max();
-            var inProcess = Median(localRates);
-            var throughApi = Median(apiRates);
+            var inProcess = Statistics.Median(localRates);
+            var throughApi = Statistics.Median(apiRates);
             await server.StopAsync(cancel);
             return new Result(settings, model.parameters().Sum(p => p.numel()), inProcess, throughApi, throughApi / inProcess, difference, client.Retries);
         }
@@ -79,11 +79,5 @@ public static class ApiEvalBenchmark
             TorchSharp.torch.set_num_threads(threads);
             try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
         }
-    }
-
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

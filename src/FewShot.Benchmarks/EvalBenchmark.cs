@@ -43,11 +43,6 @@ public static class EvalBenchmark
         return (wall, (process.TotalProcessorTime - cpu).TotalSeconds);
     }
 
-    static double Median(double[] values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-    }
 
     /// <summary>Speed-up: the median over questions of naive / shared CPU time, on <see cref="Settings.Threads"/> intra-op threads.</summary>
     public static Result Run(Settings? settings = null, Action<string>? log = null)
@@ -94,7 +89,7 @@ public static class EvalBenchmark
 
         var difference = naive.Zip(shared).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a.LogProb - b.LogProb))).Max();
         var result = new Result(settings, lm.Description.Parameters, timed.Length, naiveSeconds, sharedSeconds,
-            timed.Length / naiveSeconds, timed.Length / sharedSeconds, Median(ratios), difference);
+            timed.Length / naiveSeconds, timed.Length / sharedSeconds, Statistics.Median(ratios), difference);
         log?.Invoke($"{timed.Length} questions x {settings.Choices} choices, context {settings.ContextTokens} tokens: naive {result.NaiveQuestionsPerSecond:F1}/s, " +
                     $"shared context {result.SharedQuestionsPerSecond:F1}/s, speed-up {result.Speedup:F2}x, max |diff| {difference:E2}");
         return result;

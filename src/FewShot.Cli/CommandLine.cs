@@ -44,6 +44,7 @@ public static class CommandLine
             new ServeBenchCommand(),
             new DataBenchCommand(),
             new TrainBenchCommand(),
+            new ShakespeareBenchCommand(),
             new FirewallBenchCommand(),
             new GatewayBenchCommand()),
     };
