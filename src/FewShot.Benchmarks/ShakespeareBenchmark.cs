@@ -146,7 +146,7 @@ public static class ShakespeareBenchmark
     static string Brief(string output) =>
         output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "no output";
 
-    /// <summary>The summary over the pairs: ratios (median and best), losses (mean and standard error).</summary>
+    /// <summary>The summary over the pairs: ratios (median and best), losses over distinct seeds (mean and standard error).</summary>
     public static JsonObject Summary(IReadOnlyList<Pair> pairs)
     {
         JsonNode? Round(double? value, int digits) => value is { } v ? Math.Round(v, digits) : null;
@@ -155,9 +155,11 @@ public static class ShakespeareBenchmark
             var values = pairs.Select(pick).OfType<double>().ToList();
             return values.Count == 0 ? [] : new JsonObject { ["median"] = Round(Statistics.Median(values), 3), ["min"] = Round(values.Min(), 3) };
         }
+        // Losses over distinct seeds only: a seed's runs repeat its loss exactly, and are no sample of its spread.
+        var distinct = pairs.DistinctBy(p => p.Seed).ToList();
         JsonObject Loss(Func<Pair, double?> pick)
         {
-            var values = pairs.Select(pick).OfType<double>().ToList();
+            var values = distinct.Select(pick).OfType<double>().ToList();
             return values.Count == 0 ? [] : new JsonObject { ["mean"] = Round(values.Average(), 4), ["standard_error"] = Round(Statistics.StandardError(values), 4) };
         }
         var json = new JsonObject
@@ -170,8 +172,8 @@ public static class ShakespeareBenchmark
             ["peer_val_loss"] = Loss(p => p.PeerValLoss),
         };
         // The loss goal: FewShot's mean, on the loop's windows, against the loop's mean in units of the loop's standard error.
-        var ours = pairs.Select(p => p.PeerProtocolValLoss).OfType<double>().ToList();
-        var theirs = pairs.Select(p => p.PeerValLoss).OfType<double>().ToList();
+        var ours = distinct.Select(p => p.PeerProtocolValLoss).OfType<double>().ToList();
+        var theirs = distinct.Select(p => p.PeerValLoss).OfType<double>().ToList();
         if (ours.Count > 0 && Statistics.StandardError(theirs) is { } se and > 0)
         {
             var difference = ours.Average() - theirs.Average();

@@ -3,6 +3,7 @@ using FewShot.Model.Inference;
 namespace FewShot.Model.Tests;
 
 /// <summary>Kernels.ArgMax (a greedy pick) against a plain loop: first of equal maxima, first NaN, lengths that do and do not fill vectors.</summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed unsafe class ArgMaxTests
 {
     // The index torch's argmax gives: the first NaN if there is one, else the first of the largest values.
@@ -20,8 +21,7 @@ public sealed unsafe class ArgMaxTests
     [InlineData(1, false)] [InlineData(37, false)] [InlineData(8192, false)]
     public void ArgMaxEqualsTheFirstLargestOrTheFirstNaN(int n, bool vectors)
     {
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             var random = new Random(n);
@@ -42,6 +42,6 @@ public sealed unsafe class ArgMaxTests
             x[n - 1] = float.NaN;
             Assert.Equal(n / 2, ArgMax());
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 }

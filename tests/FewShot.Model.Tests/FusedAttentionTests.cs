@@ -4,7 +4,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace FewShot.Model.Tests;
 
 /// <summary>The fused short-sequence attention against libtorch's causal attention: values and gradients.</summary>
-[Collection(OneIntraOpThread.Collection)]
+[Collection(ProcessWideSettings.Collection)]
 public sealed class FusedAttentionTests
 {
     [Theory]

@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 namespace FewShot.Model.Tests;
 
 /// <summary>The fused decoder against the TorchSharp forward pass: same logits within float rounding, same greedy ids.</summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed class FusedDecoderTests
 {
     internal static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Fixture("gpt2-tiny"), "expected.json"))).RootElement;
@@ -40,8 +41,7 @@ public sealed class FusedDecoderTests
         using var loaded = HuggingFaceGpt2.Import(TestPaths.Fixture("gpt2-tiny"));
         var expected = Expected.GetProperty("logits").EnumerateArray()
             .Select(r => r.EnumerateArray().Select(t => t.EnumerateArray().Select(x => x.GetSingle()).ToArray()).ToArray()).ToArray();
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             using var fused = new FusedDecoder(DecodeWeights.From(loaded.Model, WeightFormat.F32), threads: 2);
@@ -54,7 +54,7 @@ public sealed class FusedDecoderTests
             }
             fused.Weights.Dispose();
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace FewShot.Model.Tests;
 
 /// <summary>The fused GELU (tanh approximation) against libtorch's: values and gradients to float rounding.</summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed class FusedGeluTests
 {
     [Theory]
@@ -12,8 +13,7 @@ public sealed class FusedGeluTests
     [InlineData(false)]
     public void FusedGeluMatchesLibtorch(bool vectors)
     {
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             // (3, 1000): values across GELU's whole range, its tails where tanh saturates, and a length that leaves a
@@ -33,7 +33,7 @@ public sealed class FusedGeluTests
             Assert.True(y.detach().allclose(expected.detach(), rtol: 1e-6, atol: 1e-6), $"values: {(y - expected).abs().max().item<float>()}");
             Assert.True(ours.grad!.allclose(theirs.grad!, rtol: 1e-5, atol: 1e-6), $"gradients: {(ours.grad! - theirs.grad!).abs().max().item<float>()}");
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace FewShot.Model.Tests;
 
 /// <summary>The fused LayerNorm against libtorch's: values and the three gradients to float summation order.</summary>
-[Collection(OneIntraOpThread.Collection)]
+[Collection(ProcessWideSettings.Collection)]
 public sealed class FusedLayerNormTests
 {
     [Theory]
@@ -15,8 +15,7 @@ public sealed class FusedLayerNormTests
     public void FusedLayerNormMatchesLibtorch(int width, bool vectors, bool bias)
     {
         using var oneThread = new OneIntraOpThread();
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             var generator = new Generator(11);
@@ -47,7 +46,7 @@ public sealed class FusedLayerNormTests
             Assert.True(gradGain.allclose(layer.weight!.grad!, rtol: 1e-5, atol: 1e-4), "gain gradient");
             if (bias) Assert.True(gradBias!.allclose(layer.bias!.grad!, rtol: 1e-5, atol: 1e-4), "bias gradient");
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace FewShot.Model.Tests;
 
 /// <summary>The GEMM kernel and the linear layer built on it, against libtorch's products.</summary>
-[Collection(OneIntraOpThread.Collection)]
+[Collection(ProcessWideSettings.Collection)]
 public sealed class FusedLinearTests
 {
     [Theory]

@@ -3,6 +3,7 @@ using FewShot.Model.Inference;
 namespace FewShot.Model.Tests;
 
 /// <summary>F32 products over panels: against sums in doubles, and the vector path bit for bit against the scalar one.</summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed unsafe class PanelKernelsTests
 {
     [Theory]
@@ -23,8 +24,7 @@ public sealed unsafe class PanelKernelsTests
 
         float[] Run(bool vectors, bool accumulate)
         {
-            var previous = Kernels.UseVectors;
-            Kernels.UseVectors = vectors && previous;
+            var path = new KernelPath(vectors);
             try
             {
                 var y = (float[])start.Clone();
@@ -32,7 +32,7 @@ public sealed unsafe class PanelKernelsTests
                     PanelKernels.Multiply(p, rows, columns, px, count, py, rows, pb, accumulate);
                 return y;
             }
-            finally { Kernels.UseVectors = previous; }
+            finally { path.Dispose(); }
         }
 
         foreach (var accumulate in new[] { false, true })

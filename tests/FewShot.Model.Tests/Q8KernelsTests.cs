@@ -6,6 +6,7 @@ namespace FewShot.Model.Tests;
 /// Q8_0 weights times 8-bit inputs: the grouped integer product against a plain reference built from the row-major
 /// blocks, for 1..8 inputs per pass and shapes that do and do not fill whole vectors and groups.
 /// </summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed unsafe class Q8KernelsTests
 {
     // (outputs, inputs): 37 leaves a partial group of 16 rows; 32 is one block, half a 512-bit vector of bytes;
@@ -24,8 +25,7 @@ public sealed unsafe class Q8KernelsTests
     [MemberData(nameof(Shapes))]
     public void ProductEqualsTheBlockwiseReference(int outputs, int inputs, int count, bool vectors)
     {
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             var random = new Random(outputs * 1000 + inputs * 10 + count);
@@ -55,7 +55,7 @@ public sealed unsafe class Q8KernelsTests
                 Assert.True(Math.Abs(y.Pointer[i] - twice) <= 2e-5 * (1 + Math.Abs(twice)), $"accumulated output {i}: {y.Pointer[i]} against {twice}");
             }
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 
     // y[t, o] = bias[o] + sum over blocks of (weight scale)(input scale)(integer dot), from row-major blocks, in doubles.
@@ -115,10 +115,9 @@ public sealed unsafe class Q8KernelsTests
         using var vector = new QuantizedInput(x.Length);
         using var scalar = new QuantizedInput(x.Length);
         vector.Quantize(xs.Pointer, 3, 96);
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = false;
+        var path = new KernelPath(vectors: false);
         try { scalar.Quantize(xs.Pointer, 3, 96); }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
         for (var i = 0; i < x.Length; i++) Assert.Equal(scalar.Values[i], vector.Values[i]);
         for (var k = 0; k < x.Length / Kernels.Q8Block; k++) Assert.Equal(scalar.Scales[k], vector.Scales[k]);
     }

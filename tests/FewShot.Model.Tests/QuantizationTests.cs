@@ -5,6 +5,7 @@ using static TorchSharp.torch;
 namespace FewShot.Model.Tests;
 
 /// <summary>Q8_0 weights: close to F32, the same greedy ids where F32's choice is clear, and model folders stored in 8 bits.</summary>
+[Collection(ProcessWideSettings.Collection)]
 public sealed class QuantizationTests
 {
     [Fact]
@@ -29,8 +30,7 @@ public sealed class QuantizationTests
     {
         using var loaded = HuggingFaceGpt2.Import(TestPaths.Fixture("gpt2-tiny"));
         var prompt = FusedDecoderTests.Expected.GetProperty("greedy").GetProperty("prompt").EnumerateArray().Select(x => x.GetInt32()).ToArray();
-        var previous = Kernels.UseVectors;
-        Kernels.UseVectors = vectors && previous;
+        var path = new KernelPath(vectors);
         try
         {
             using var f32 = new FusedDecoder(DecodeWeights.From(loaded.Model, WeightFormat.F32), threads: 2);
@@ -57,7 +57,7 @@ public sealed class QuantizationTests
             f32.Weights.Dispose();
             q8.Weights.Dispose();
         }
-        finally { Kernels.UseVectors = previous; }
+        finally { path.Dispose(); }
     }
 
     [Fact]
