@@ -63,20 +63,20 @@ public static class ShakespeareBenchmark
 
     /// <summary>
     /// Runs the pairs. <paramref name="fewshot"/> makes the start info of a fewshot process with the given arguments;
-    /// runs go under <paramref name="folder"/>, each removed once measured. <paramref name="progress"/> hears each
-    /// finished process.
+    /// runs go under <paramref name="folder"/>, each removed once measured. <paramref name="finished"/> is called as each
+    /// process of a pair ends.
     /// </summary>
-    public static List<Pair> Run(Settings settings, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string folder, Action<string>? progress = null)
+    public static List<Pair> Run(Settings settings, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string folder, Action? finished = null)
     {
         var pairs = new List<Pair>();
         for (var i = 0; i < settings.Seeds.Count; i++)
         {
             var seed = settings.Seeds[i];
             (double Seconds, double TrainSeconds, double ValLoss)? peer = null;
-            if (settings.Python is not null && i % 2 == 1) { peer = RunPeer(settings, seed); progress?.Invoke("pytorch"); }
+            if (settings.Python is not null && i % 2 == 1) { peer = RunPeer(settings, seed); finished?.Invoke(); }
             var ours = RunFewShot(settings, seed, fewshot, Path.Combine(folder, $"run-{i + 1}"));
-            progress?.Invoke("fewshot");
-            if (settings.Python is not null && i % 2 == 0) { peer = RunPeer(settings, seed); progress?.Invoke("pytorch"); }
+            finished?.Invoke();
+            if (settings.Python is not null && i % 2 == 0) { peer = RunPeer(settings, seed); finished?.Invoke(); }
             pairs.Add(new Pair(seed, ours.Seconds, ours.TrainSeconds, ours.EvalSeconds, ours.ValLoss, ours.PeerProtocolValLoss,
                 peer?.Seconds, peer?.TrainSeconds, peer?.ValLoss));
         }

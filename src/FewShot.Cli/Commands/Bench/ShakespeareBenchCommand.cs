@@ -51,7 +51,7 @@ public sealed class ShakespeareBenchCommand : CliCommand
             {
                 var runs = seedList.Count * (pythonPath is null ? 1 : 2);
                 var task = p.AddTask($"runs of {iters} steps (FewShot{(pythonPath is null ? "" : " and PyTorch, alternating")})", maxValue: runs);
-                measured = ShakespeareBenchmark.Run(settings, SelfProcess, folder, _ => task.Increment(1));
+                measured = ShakespeareBenchmark.Run(settings, SelfProcess, folder, () => task.Increment(1));
             });
         }
         finally
