@@ -66,17 +66,18 @@ public static class ShakespeareBenchmark
     /// runs go under <paramref name="folder"/>, each removed once measured. <paramref name="finished"/> is called as each
     /// process of a pair ends.
     /// </summary>
-    public static List<Pair> Run(Settings settings, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string folder, Action? finished = null)
+    public static List<Pair> Run(Settings settings, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string folder, Action? finished = null,
+        CancellationToken cancel = default)
     {
         var pairs = new List<Pair>();
         for (var i = 0; i < settings.Seeds.Count; i++)
         {
             var seed = settings.Seeds[i];
             (double Seconds, double TrainSeconds, double ValLoss)? peer = null;
-            if (settings.Python is not null && i % 2 == 1) { peer = RunPeer(settings, seed); finished?.Invoke(); }
-            var ours = RunFewShot(settings, seed, fewshot, Path.Combine(folder, $"run-{i + 1}"));
+            if (settings.Python is not null && i % 2 == 1) { peer = RunPeer(settings, seed, cancel); finished?.Invoke(); }
+            var ours = RunFewShot(settings, seed, fewshot, Path.Combine(folder, $"run-{i + 1}"), cancel);
             finished?.Invoke();
-            if (settings.Python is not null && i % 2 == 0) { peer = RunPeer(settings, seed); finished?.Invoke(); }
+            if (settings.Python is not null && i % 2 == 0) { peer = RunPeer(settings, seed, cancel); finished?.Invoke(); }
             pairs.Add(new Pair(seed, ours.Seconds, ours.TrainSeconds, ours.EvalSeconds, ours.ValLoss, ours.PeerProtocolValLoss,
                 peer?.Seconds, peer?.TrainSeconds, peer?.ValLoss));
         }
@@ -84,7 +85,7 @@ public static class ShakespeareBenchmark
     }
 
     static (double Seconds, double TrainSeconds, double EvalSeconds, double ValLoss, double? PeerProtocolValLoss) RunFewShot(
-        Settings settings, long? seed, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string runFolder)
+        Settings settings, long? seed, Func<IEnumerable<string>, ProcessStartInfo> fewshot, string runFolder, CancellationToken cancel)
     {
         string[] arguments =
         [
@@ -94,7 +95,7 @@ public static class ShakespeareBenchmark
         ];
         try
         {
-            var (stdout, seconds) = Run(fewshot(arguments), "fewshot train");
+            var (stdout, seconds) = Run(fewshot(arguments), "fewshot train", cancel);
             var result = JsonNode.Parse(stdout)!;
             var runDir = (string)result["run_dir"]!;
             // Every evaluation's time, from the run's metrics (one JSON object a line; evaluations carry eval_s).
@@ -102,7 +103,7 @@ public static class ShakespeareBenchmark
                 .Select(line => JsonNode.Parse(line)?["eval_s"]).Where(v => v is not null).Sum(v => (double)v!);
             double? peerProtocol = settings.Python is null ? null
                 : Number(Run(new ProcessStartInfo(settings.Python) { ArgumentList = { PeerScript("peer_score.py"), "--text", settings.Text, "--model", (string)result["model_dir"]! } },
-                    "peer_score.py").Stdout, "val_loss");
+                    "peer_score.py", cancel).Stdout, "val_loss");
             return (seconds, (double)result["train_seconds"]!, evalSeconds, (double)result["val_loss"]!, peerProtocol);
         }
         finally
@@ -111,32 +112,37 @@ public static class ShakespeareBenchmark
         }
     }
 
-    static (double Seconds, double TrainSeconds, double ValLoss) RunPeer(Settings settings, long? seed)
+    static (double Seconds, double TrainSeconds, double ValLoss) RunPeer(Settings settings, long? seed, CancellationToken cancel)
     {
         var start = new ProcessStartInfo(settings.Python!)
         {
             ArgumentList = { PeerScript("peer_gpt.py"), "shakespeare", "--threads", "1", "--text", settings.Text, "--iters", settings.Iterations.ToString(CultureInfo.InvariantCulture) },
         };
         if (seed is { } s) { start.ArgumentList.Add("--seed"); start.ArgumentList.Add(s.ToString(CultureInfo.InvariantCulture)); }
-        var (stdout, seconds) = Run(start, "peer_gpt.py shakespeare");
+        var (stdout, seconds) = Run(start, "peer_gpt.py shakespeare", cancel);
         return (seconds, Number(stdout, "train_seconds"), Number(stdout, "val_loss"));
     }
 
     static double Number(string json, string field) =>
         (double?)JsonNode.Parse(json)?[field] ?? throw new InvalidDataException($"the peer printed no '{field}': {Brief(json)}");
 
-    /// <summary>Runs a process to its end: its stdout and wall-clock seconds, or a <see cref="ChildProcessException"/> with its last error line.</summary>
-    static (string Stdout, double Seconds) Run(ProcessStartInfo start, string what)
+    /// <summary>
+    /// Runs a process to its end: its stdout and wall-clock seconds, or a <see cref="ChildProcessException"/> with its
+    /// last error line. Cancelling kills it (and what it started) and throws <see cref="OperationCanceledException"/>.
+    /// </summary>
+    static (string Stdout, double Seconds) Run(ProcessStartInfo start, string what, CancellationToken cancel = default)
     {
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
+        using var kill = cancel.Register(() => { try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } });
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         var seconds = clock.Elapsed.TotalSeconds;
+        cancel.ThrowIfCancellationRequested();
         if (process.ExitCode != 0)
             throw new ChildProcessException($"{what} exited with {process.ExitCode}: {Brief(stderr.Result)}");
         return (stdout, seconds);

@@ -2,4 +2,4 @@ using FewShot.Cli;
 using FewShot.Model.Runtime;
 
 NativeRuntime.EnsureRegistered();
-return await CommandLine.Build().Parse(args).InvokeAsync();
+return await CommandLine.Build().Parse(args).InvokeAsync(CommandLine.Invocation());

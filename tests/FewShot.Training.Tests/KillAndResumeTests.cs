@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace FewShot.Training.Tests;
 
-/// <summary>The real program, killed with SIGKILL mid-run and resumed, ends with the same weights as an uninterrupted run.</summary>
+/// <summary>
+/// The real program, killed with SIGKILL mid-run and resumed, ends with the same weights as an uninterrupted run; stopped
+/// with SIGINT (Ctrl+C), it checkpoints the step it stopped at.
+/// </summary>
 public class KillAndResumeTests
 {
     static readonly string[] Recipe =
@@ -63,5 +66,39 @@ public class KillAndResumeTests
         var steps = Metrics.MetricsLog.Read(Path.Combine(killed, "metrics.jsonl")).Where(m => (string?)m["type"] == "train").Select(m => m["step"]!.GetValue<long>()).ToList();
         Assert.Equal(steps.Distinct().Count(), steps.Count);
         Assert.Equal(400, steps.Max());
+    }
+
+    [Fact]
+    public async Task InterruptedTrainingCheckpointsWhereItStopped()
+    {
+        Assert.True(File.Exists(TestPaths.CliDll), $"{TestPaths.CliDll} not built");
+        using var temp = new TempFolder();
+        var text = TrainingRunTests.SmallText(temp.Path);
+        var run = Path.Combine(temp.Path, "run");
+        // No periodic checkpoints: the only one can come from the stop.
+        string[] args = [.. Recipe, "--text", text, "--out", run];
+        args[Array.IndexOf(args, "--iters") + 1] = "100000";
+        args[Array.IndexOf(args, "--checkpoint-interval") + 1] = "1000000";
+        using var p = Start(args);
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdoutTask = p.StandardOutput.ReadToEndAsync();
+        var metrics = Path.Combine(run, "metrics.jsonl");
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (!(File.Exists(metrics) && File.ReadAllText(metrics).Contains("\"train\"")))
+        {
+            if (p.HasExited) Assert.Fail($"training ended before it could be interrupted: {await stderr}");
+            Assert.True(DateTime.UtcNow < deadline, "no training step was logged in 2 minutes");
+            await Task.Delay(100);
+        }
+
+        using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60)); // training did not stop within 60 s of SIGINT
+        var stdout = await stdoutTask;
+        Assert.True(p.ExitCode == 130, $"exit {p.ExitCode}: {stdout} {await stderr}");
+        var result = System.Text.Json.Nodes.JsonNode.Parse(stdout)!;
+        Assert.True((bool)result["stopped"]!);
+        var steps = (long)result["steps"]!;
+        Assert.InRange(steps, 10, 99_999);
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", $"step-{steps:D8}.safetensors")), $"no checkpoint at step {steps}");
     }
 }

@@ -26,7 +26,7 @@ public sealed class ShakespeareBenchCommand : CliCommand
         foreach (var o in new Option[] { text, pairs, seeds, iterations, evalBatches, weightInit, peer, python }) Options.Add(o);
     }
 
-    public override Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
+    public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
     {
         var textFile = Path.GetFullPath(parse.GetValue(text)!);
         if (!File.Exists(textFile)) throw new FileNotFoundException($"--text {parse.GetValue(text)}: file not found");
@@ -47,12 +47,14 @@ public sealed class ShakespeareBenchCommand : CliCommand
         List<ShakespeareBenchmark.Pair> measured = null!;
         try
         {
-            context.Progress().Start(p =>
+            // On a worker thread, so that the command line sees a started action and Ctrl+C cancels it (stopping the
+            // running child process) rather than ending this process and leaving the child behind.
+            await Task.Factory.StartNew(() => context.Progress().Start(p =>
             {
                 var runs = seedList.Count * (pythonPath is null ? 1 : 2);
                 var task = p.AddTask($"runs of {iters} steps (FewShot{(pythonPath is null ? "" : " and PyTorch, alternating")})", maxValue: runs);
-                measured = ShakespeareBenchmark.Run(settings, SelfProcess, folder, () => task.Increment(1));
-            });
+                measured = ShakespeareBenchmark.Run(settings, SelfProcess, folder, () => task.Increment(1), cancel);
+            }), cancel, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         finally
         {
@@ -67,7 +69,7 @@ public sealed class ShakespeareBenchCommand : CliCommand
         json.Insert(4, "peer", peerName);
         json.Insert(5, "peer_version", peerVersion);
         BenchOutput.Write(context, json, "pairs");
-        return Task.FromResult(ExitCodes.Success);
+        return ExitCodes.Success;
     }
 
     /// <summary>"1,2,3" as seeds; without it, <paramref name="pairs"/> runs at the programs' default seeds.</summary>
