@@ -17,8 +17,10 @@ public static class ShakespeareBenchmark
     /// <param name="Seeds">One pair per entry; null: the programs' default seeds.</param>
     /// <param name="Python">The Python with PyTorch that runs the loop; null: FewShot only.</param>
     /// <param name="EvalBatches">FewShot's validation batches per evaluation (the recipe's default: 200).</param>
-    public sealed record Settings(string Text, IReadOnlyList<long?> Seeds, int Iterations = 2000, string WeightInit = "gpt2", string? Python = null,
-        int EvalBatches = 200);
+    /// <param name="WeightInit">FewShot's initialisation: pytorch (the recipe's, as the loop draws its weights) or gpt2.</param>
+    /// <param name="Precision">FewShot's matrix products: bf16 (the recipe's) or fp32.</param>
+    public sealed record Settings(string Text, IReadOnlyList<long?> Seeds, int Iterations = 2000, string WeightInit = "pytorch", string? Python = null,
+        int EvalBatches = 200, string Precision = "bf16");
 
     /// <summary>One pair. Seconds are wall-clock of the whole process; the train_seconds are each program's own.</summary>
     /// <param name="TrainSeconds">FewShot's train_seconds: its steps and its evaluations (<paramref name="EvalSeconds"/>).</param>
@@ -89,7 +91,7 @@ public static class ShakespeareBenchmark
     {
         string[] arguments =
         [
-            "train", "--text", settings.Text, .. RecipeArguments(settings.Iterations), "--weight-init", settings.WeightInit,
+            "train", "--text", settings.Text, .. RecipeArguments(settings.Iterations), "--precision", settings.Precision, "--weight-init", settings.WeightInit,
             "--eval-batches", settings.EvalBatches.ToString(CultureInfo.InvariantCulture),
             .. seed is { } s ? new[] { "--seed", s.ToString(CultureInfo.InvariantCulture) } : [], "--out", runFolder, "--json",
         ];

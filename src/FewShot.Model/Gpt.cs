@@ -19,6 +19,9 @@ public sealed class CausalSelfAttention : nn.Module
     readonly double dropout;
     public LayerPattern Pattern { get; }
 
+    /// <summary>The number format of this layer's matrix products (<see cref="Gpt.MatrixPrecision"/>).</summary>
+    internal MatrixPrecision Precision { get; set; }
+
     public CausalSelfAttention(GptConfig config, int layer) : base(nameof(CausalSelfAttention))
     {
         c_attn = nn.Linear(config.Embedding, 3 * config.Embedding, hasBias: config.Bias);
@@ -34,12 +37,12 @@ public sealed class CausalSelfAttention : nn.Module
     public Tensor forward(Tensor x, KvCache? cache)
     {
         var (B, T, C) = (x.shape[0], x.shape[1], x.shape[2]);
-        var qkv = FusedLinear.Forward(c_attn, x); // (B, T, 3C): q | k | v
+        var qkv = FusedLinear.Forward(c_attn, x, Precision); // (B, T, 3C): q | k | v
         var p = training ? dropout : 0.0;
         var y = cache is null && Pattern.IsDense && FusedAttention.Applies(qkv, heads, p)
             ? FusedAttention.Apply(qkv, heads) // (B, T, C) straight from (B, T, 3C): short sequences on one CPU thread
             : Heads(qkv, cache, p, B, T, C);
-        return resid_dropout.forward(FusedLinear.Forward(c_proj, y));
+        return resid_dropout.forward(FusedLinear.Forward(c_proj, y, Precision));
     }
 
     /// <summary>Attention head by head: (B, T, 3C) -> 3 x (B, nh, T, hs) -> (B, nh, T, hs) -> (B, T, C).</summary>
@@ -69,8 +72,11 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The number format of this network's matrix products (<see cref="Gpt.MatrixPrecision"/>).</summary>
+    internal MatrixPrecision Precision { get; set; }
+
     public override Tensor forward(Tensor x) =>
-        dropout.forward(FusedLinear.Forward(c_proj, FusedGelu.Apply(FusedLinear.Forward(c_fc, x))));
+        dropout.forward(FusedLinear.Forward(c_proj, FusedGelu.Apply(FusedLinear.Forward(c_fc, x, Precision)), Precision));
 }
 
 /// <summary>A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
@@ -93,6 +99,8 @@ public sealed class Block : nn.Module
 
     public CausalSelfAttention Attention => attn;
 
+    internal Mlp Mlp => mlp;
+
     public Tensor forward(Tensor x, KvCache? cache)
     {
         x = x + attn.forward(FusedLayerNorm.Forward(ln_1, x, eps), cache);
@@ -113,6 +121,20 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
     readonly LayerNorm ln_f;
 
     public GptConfig Config { get; }
+
+    /// <summary>
+    /// The number format of the blocks' matrix products: float32 (default), or bfloat16 inputs with float32
+    /// accumulation (mixed precision, for training on CPUs with AVX512-BF16). A setting of this copy in memory, not
+    /// of the weights: they stay float32, and a saved model does not remember it. The tied output head stays float32.
+    /// </summary>
+    public MatrixPrecision MatrixPrecision
+    {
+        get => h.Count == 0 ? MatrixPrecision.Float32 : h[0].Attention.Precision;
+        set
+        {
+            foreach (var block in h) (block.Attention.Precision, block.Mlp.Precision) = (value, value);
+        }
+    }
 
     public Gpt(GptConfig config, Device? device = null) : base(nameof(Gpt))
     {

@@ -9,9 +9,13 @@ public sealed class ShakespeareBenchTests
     [Fact]
     public void PairsFewShotWithThePyTorchLoopAndScoresOnTheLoopsWindows()
     {
-        var result = Cli.Run("bench", "shakespeare", "--text", TestEnvironment.Shakespeare, "--iters", "4", "--eval-batches", "4", "--seeds", "1,2", "--peer", "pytorch", "--json");
+        // The recipe's mixed precision where this CPU has AVX512-BF16 (the bench refuses it elsewhere), else float32.
+        var precision = FewShot.Model.MatrixPrecisions.CpuHasBFloat16 ? "bf16" : "fp32";
+        var result = Cli.Run("bench", "shakespeare", "--text", TestEnvironment.Shakespeare, "--iters", "4", "--eval-batches", "4", "--seeds", "1,2",
+            "--precision", precision, "--peer", "pytorch", "--json");
         Assert.True(result.ExitCode == 0, result.ToString());
         var json = result.Json;
+        Assert.Equal(precision, json.GetProperty("precision").GetString());
         Assert.Equal("pytorch", json.GetProperty("peer").GetString());
         Assert.False(string.IsNullOrEmpty(json.GetProperty("peer_version").GetString()));
 

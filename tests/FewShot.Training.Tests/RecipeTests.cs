@@ -62,9 +62,23 @@ public class RecipeTests
 
     static JsonObject RemoveBookkeeping(JsonObject json)
     {
-        foreach (var key in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads" })
+        foreach (var key in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads", "precision" })
             json.Remove(key);
         return json;
+    }
+
+    [Fact]
+    public void PrecisionIsReadAndABadValueIsNamed()
+    {
+        var recipe = new TrainingRecipe();
+        Assert.Equal("fp32", recipe.Precision);
+        RecipeReader.Apply(recipe, "precision", RecipeKeys.ParseFlagValue("bf16"), "--precision");
+        Assert.Equal("bf16", recipe.Clone().Precision);
+        var e = Assert.Throws<FormatException>(() => RecipeReader.FromJson(JsonNode.Parse("""{"precision": "fp16"}"""), "r.json"));
+        Assert.Equal("r.json: recipe 'precision' must be fp32 or bf16, got 'fp16'", e.Message);
+        // A run may change precision when it resumes (another machine): like the thread count, it is not in the fingerprint.
+        var config = recipe.ModelConfig(30);
+        Assert.Equal(FewShot.Training.Loop.Trainer.Fingerprint(recipe, config), FewShot.Training.Loop.Trainer.Fingerprint(new TrainingRecipe(), config));
     }
 
     [Fact]

@@ -145,6 +145,32 @@ public class TrainingRunTests
     }
 
     [Fact]
+    public void MixedPrecisionTrainsAsFloat32DoesWhereTheCpuHasBFloat16()
+    {
+        using var temp = new TempFolder();
+        var text = SmallText(temp.Path);
+        var mixed = SmallRecipe(iters: 40, dropout: 0);
+        mixed.Precision = "bf16";
+        if (!FewShot.Model.MatrixPrecisions.CpuHasBFloat16)
+        {
+            Assert.Contains("AVX512-BF16", Assert.Throws<ArgumentException>(() => mixed.Validate()).Message);
+            return;
+        }
+        var a = Train(new TrainingRequest(SmallRecipe(iters: 40, dropout: 0), text, OutFolder: Path.Combine(temp.Path, "fp32")));
+        var b = Train(new TrainingRequest(mixed, text, OutFolder: Path.Combine(temp.Path, "bf16")));
+        Assert.Equal(2, b.Replicas);
+        // Other roundings in the products, the same descent: the two runs end apart, by less than their noise.
+        Assert.NotEqual(a.Result.ValidationLoss, b.Result.ValidationLoss);
+        Assert.InRange(Math.Abs(a.Result.ValidationLoss - b.Result.ValidationLoss), 0, 0.03);
+        Assert.True(b.Result.ValidationLoss < 3.3, $"bf16 validation loss {b.Result.ValidationLoss}");
+        Assert.Equal("bf16", (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(temp.Path, "bf16", "recipe.json")))!["precision"]);
+        // The saved model is float32 and does not carry the setting.
+        using var loaded = ModelFolder.Load(b.ModelFolder);
+        Assert.Equal(FewShot.Model.MatrixPrecision.Float32, loaded.Model.MatrixPrecision);
+        Assert.All(loaded.Model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+    }
+
+    [Fact]
     public void StartingFromAModelFolderKeepsItsWeightsAndTokenizer()
     {
         using var temp = new TempFolder();

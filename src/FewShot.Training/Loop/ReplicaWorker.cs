@@ -35,7 +35,7 @@ sealed class ReplicaWorker : IDisposable
     /// <summary>A replica of <paramref name="model"/>, whose parameters the optimizer holds as <paramref name="layout"/>.</summary>
     public ReplicaWorker(Gpt model, FlatParameters layout, double weightDecay)
     {
-        replica = new Gpt(model.Config);
+        replica = new Gpt(model.Config) { MatrixPrecision = model.MatrixPrecision };
         device = model.parameters().First().device;
         if (device.type != TorchSharp.DeviceType.CPU) TorchSharp.ModuleExtensionMethods.to(replica, device);
         // The same grouping (and so the same order) as the optimizer's, so that the two flat buffers line up.

@@ -34,6 +34,7 @@ public sealed class Trainer : IDisposable
     readonly long[] inputBuffer, targetBuffer;
     List<(Tensor Inputs, Tensor Targets)>? validation;
     ReplicaWorker? replica;
+    readonly MatrixPrecision precisionBefore; // the model's own setting, given back on Dispose
 
     public long Step { get; private set; }
     public long Tokens { get; private set; }
@@ -69,6 +70,7 @@ public sealed class Trainer : IDisposable
         fingerprint = Fingerprint(recipe, model.Config);
         inputBuffer = new long[recipe.MicroBatch * recipe.Context];
         targetBuffer = new long[recipe.MicroBatch * recipe.Context];
+        (precisionBefore, model.MatrixPrecision) = (model.MatrixPrecision, MatrixPrecisions.Parse(recipe.Precision));
         if (ThreadSetting.Replicas(recipe) == 2) replica = new ReplicaWorker(model, optimizer.Flat, recipe.WeightDecay);
         NativeHeap.KeepFreedMemoryUntilTrim(); // the loop trims every HeapTrimInterval steps
     }
@@ -82,14 +84,14 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// Identifies what a checkpoint can be resumed with: the model shape and everything that changes the numbers
-    /// (a resumed run may only differ in bookkeeping such as the eval interval). The thread count is bookkeeping too:
-    /// a run may move to a machine with more cores; it then continues with different float rounding (bitwise
-    /// equality with an uninterrupted run needs the same thread count).
+    /// (a resumed run may only differ in bookkeeping such as the eval interval). The thread count and the precision
+    /// are bookkeeping too: a run may move to a machine with more cores, or without AVX512-BF16; it then continues
+    /// with different float rounding (bitwise equality with an uninterrupted run needs the same settings).
     /// </summary>
     public static string Fingerprint(TrainingRecipe recipe, GptConfig config)
     {
         var json = recipe.ToJson();
-        foreach (var bookkeeping in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads" })
+        foreach (var bookkeeping in new[] { "eval_interval", "eval_batches", "sample_tokens", "checkpoint_interval", "keep_checkpoints", "log_interval", "iters", "train_tokens", "device", "preset", "threads", "precision" })
             json.Remove(bookkeeping);
         var model = config.ToJson();
         // GPT-2's initialisation is the default and was not a key before: leaving it out keeps older runs resumable.
@@ -434,6 +436,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
+        model.MatrixPrecision = precisionBefore;
         replica?.Dispose();
         optimizer.Dispose();
         if (validation is not null) foreach (var (x, y) in validation) { x.Dispose(); y.Dispose(); }

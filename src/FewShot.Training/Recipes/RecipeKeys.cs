@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using FewShot.Model;
 
 namespace FewShot.Training.Recipes;
 
@@ -51,6 +52,8 @@ public static class RecipeKeys
         Int("threads", "--threads", "libtorch threads (0: 1 for tiny models, else all cores)", r => r.Threads, (r, v) => r.Threads = v ?? 0),
         Text("device", "--device", "cpu or cuda", r => r.Device, (r, v) => r.Device = v ?? "cpu"),
         Int("replicas", "--replicas", "Model replicas splitting each micro-batch across threads: 1 or 2 (0: automatic)", r => r.Replicas, (r, v) => r.Replicas = v ?? 0),
+        Text("precision", "--precision", "Linear layers' matrix products: fp32, or bf16 (mixed precision: bfloat16 inputs, float32 sums and weights; needs AVX512-BF16 on a CPU)",
+            r => r.Precision, (r, v) => r.Precision = v is null ? "fp32" : MatrixPrecisions.IsKnown(v) ? v : throw Bad("precision", $"must be {MatrixPrecisions.Names}, got '{v}'")),
     ];
 
     public static RecipeKey? Find(string name) => All.FirstOrDefault(k => k.Name == name);

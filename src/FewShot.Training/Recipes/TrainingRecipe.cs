@@ -78,6 +78,8 @@ public sealed class TrainingRecipe
     public string Device { get; set; } = "cpu";
     /// <summary>Model replicas computing each micro-batch in parallel, 1 or 2 (0: 2 for small dropout-free models on CPU).</summary>
     public int Replicas { get; set; }
+    /// <summary>The linear layers' matrix products: fp32 or bf16 (<see cref="Model.MatrixPrecision"/>).</summary>
+    public string Precision { get; set; } = "fp32";
 
     public TrainingRecipe Clone() => RecipeReader.FromJson(ToJson(), "recipe");
 
@@ -178,6 +180,8 @@ public sealed class TrainingRecipe
         Require(Replicas is >= 0 and <= 2, "replicas", $"must be 0 (automatic), 1 or 2, got {Replicas}");
         Require(Replicas < 2 || Dropout == 0, "replicas", "2 needs dropout 0 (replicas would share one random generator)");
         Require(Replicas < 2 || MicroBatch >= 2, "replicas", "2 needs a micro-batch of at least 2 sequences");
+        Require(Precision != "bf16" || Device != "cpu" || MatrixPrecisions.CpuHasBFloat16, "precision",
+            "bf16 needs a CPU with AVX512-BF16, and this one has none (its bfloat16 products would be slower than fp32)");
         _ = ParsedMixtureWeights;
         return this;
     }

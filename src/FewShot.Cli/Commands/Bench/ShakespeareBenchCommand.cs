@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using FewShot.Benchmarks;
 using FewShot.Cli.Infrastructure;
+using FewShot.Model;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -17,13 +18,14 @@ public sealed class ShakespeareBenchCommand : CliCommand
     readonly Option<string?> seeds = new("--seeds") { Description = "One pair per seed instead, e.g. 1,2,3,4,5 (the loss goal's five seeds)" };
     readonly Option<int> iterations = new("--iters") { Description = "Training steps of each run (the recipe: 2000)", DefaultValueFactory = _ => 2000 };
     readonly Option<int> evalBatches = new("--eval-batches") { Description = "FewShot's validation batches per evaluation (the recipe: 200; fewer for a quick check)", DefaultValueFactory = _ => 200 };
-    readonly Option<string> weightInit = new("--weight-init") { Description = "FewShot's initialisation: gpt2 (the default) or pytorch (the loop's)", DefaultValueFactory = _ => "gpt2" };
+    readonly Option<string> weightInit = new("--weight-init") { Description = "FewShot's initialisation: pytorch (the recipe's, the loop's) or gpt2 (FewShot's default elsewhere)", DefaultValueFactory = _ => "pytorch" };
+    readonly Option<string> precision = new("--precision") { Description = "FewShot's matrix products: bf16 (the recipe; needs AVX512-BF16) or fp32", DefaultValueFactory = _ => "bf16" };
     readonly Option<string?> peer = new("--peer") { Description = "Also run the plain PyTorch loop (Peers/peer_gpt.py) in the same minutes: pytorch" };
     readonly Option<string> python = new("--python") { Description = "The Python that has PyTorch", DefaultValueFactory = _ => "/usr/bin/python3" };
 
     public ShakespeareBenchCommand() : base("shakespeare", "Time docs/training.md's Shakespeare recipe against a plain PyTorch loop, alternating")
     {
-        foreach (var o in new Option[] { text, pairs, seeds, iterations, evalBatches, weightInit, peer, python }) Options.Add(o);
+        foreach (var o in new Option[] { text, pairs, seeds, iterations, evalBatches, weightInit, precision, peer, python }) Options.Add(o);
     }
 
     public override async Task<int> ExecuteAsync(ParseResult parse, CliContext context, CancellationToken cancel)
@@ -36,13 +38,16 @@ public sealed class ShakespeareBenchCommand : CliCommand
         if (batches < 1) throw new ArgumentException($"--eval-batches must be at least 1, got {batches}");
         var init = parse.GetValue(weightInit)!;
         if (init is not ("gpt2" or "pytorch")) throw new ArgumentException($"--weight-init: unknown initialisation '{init}' (expected gpt2 or pytorch)");
+        var products = parse.GetValue(precision)!;
+        if (!MatrixPrecisions.IsKnown(products)) throw new ArgumentException($"--precision: unknown precision '{products}' (expected {MatrixPrecisions.Names})");
+        if (products == "bf16" && !MatrixPrecisions.CpuHasBFloat16) throw new ArgumentException("--precision bf16: this CPU has no AVX512-BF16; use --precision fp32");
         var peerName = parse.GetValue(peer);
         if (peerName is not (null or "pytorch")) throw new ArgumentException($"--peer: unknown peer '{peerName}' (expected pytorch)");
         var seedList = ParseSeeds(parse.GetValue(seeds), parse.GetValue(pairs));
         var pythonPath = peerName is null ? null : parse.GetValue(python)!;
         var peerVersion = pythonPath is null ? null : ShakespeareBenchmark.PeerVersion(pythonPath);
 
-        var settings = new ShakespeareBenchmark.Settings(textFile, seedList, iters, init, pythonPath, batches);
+        var settings = new ShakespeareBenchmark.Settings(textFile, seedList, iters, init, pythonPath, batches, products);
         var folder = Directory.CreateTempSubdirectory("fewshot-bench-shakespeare-").FullName;
         List<ShakespeareBenchmark.Pair> measured = null!;
         try
@@ -66,8 +71,9 @@ public sealed class ShakespeareBenchCommand : CliCommand
         json.Insert(1, "iters", iters);
         json.Insert(2, "eval_batches", batches);
         json.Insert(3, "weight_init", init);
-        json.Insert(4, "peer", peerName);
-        json.Insert(5, "peer_version", peerVersion);
+        json.Insert(4, "precision", products);
+        json.Insert(5, "peer", peerName);
+        json.Insert(6, "peer_version", peerVersion);
         BenchOutput.Write(context, json, "pairs");
         return ExitCodes.Success;
     }
