@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using FewShot.Model;
+using FewShot.Model.Inference;
 using FewShot.Model.Generation;
 using FewShot.Model.Runtime;
 using FewShot.Model.Tokenization;
@@ -410,7 +411,10 @@ public sealed class Trainer : IDisposable
         // Its own seeded generator: sampling never moves the training RNG, so evaluation cannot change the run.
         var prompt = tokenizer!.EndOfText >= 0 ? new[] { tokenizer.EndOfText } : tokenizer.Encode("\n");
         var options = new SamplingOptions { MaxNewTokens = recipe.SampleTokens, Temperature = 0.8, Seed = recipe.Seed };
-        return new TextGenerator(model, tokenizer).Generate([prompt], options)[0].Text;
+        // The fused decoder over a snapshot of the weights, on this thread: 200 tokens of the Shakespeare model take
+        // ~20 ms there against 80-370 ms through libtorch's per-operation calls (four evaluations a run).
+        using var fused = FusedDecoding.From(model, WeightFormat.F32, threads: 1);
+        return new TextGenerator(model, tokenizer, fused).Generate([prompt], options)[0].Text;
     }
 
     void SaveCheckpoint()
