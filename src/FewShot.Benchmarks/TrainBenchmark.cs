@@ -39,14 +39,16 @@ public static class TrainBenchmark
     /// <summary>Measured steps between the resident-memory readings of <see cref="TrainBenchmarkResult.RssByStep"/>.</summary>
     public const int RssInterval = 500;
 
-    public static TrainBenchmarkResult Run(GptConfig config, int batch, int steps, int threads = 0, int warmupSteps = 5, Action<int>? onStep = null)
+    public static TrainBenchmarkResult Run(GptConfig config, int batch, int steps, int threads = 0, int warmupSteps = 5, Action<int>? onStep = null,
+        string precision = "fp32")
     {
         var recipe = new TrainingRecipe
         {
             Layers = config.Layers, Heads = config.Heads, Embedding = config.Embedding, ContextLength = config.ContextLength,
             MicroBatch = batch, Iterations = steps + warmupSteps, LearningRate = 6e-4, EvalInterval = int.MaxValue, EvalBatches = 1,
-            SampleTokens = 0, Threads = threads,
+            SampleTokens = 0, Threads = threads, Precision = precision,
         };
+        recipe.Validate();
         ThreadSetting.Apply(recipe);
         var matmul = ModelFlops.MatmulRate(2048);
 

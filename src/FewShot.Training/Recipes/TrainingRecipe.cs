@@ -180,6 +180,7 @@ public sealed class TrainingRecipe
         Require(Replicas is >= 0 and <= 2, "replicas", $"must be 0 (automatic), 1 or 2, got {Replicas}");
         Require(Replicas < 2 || Dropout == 0, "replicas", "2 needs dropout 0 (replicas would share one random generator)");
         Require(Replicas < 2 || MicroBatch >= 2, "replicas", "2 needs a micro-batch of at least 2 sequences");
+        Require(MatrixPrecisions.IsKnown(Precision), "precision", $"must be {MatrixPrecisions.Names}, got '{Precision}'");
         Require(Precision != "bf16" || Device != "cpu" || MatrixPrecisions.CpuHasBFloat16, "precision",
             "bf16 needs a CPU with AVX512-BF16, and this one has none (its bfloat16 products would be slower than fp32)");
         _ = ParsedMixtureWeights;
