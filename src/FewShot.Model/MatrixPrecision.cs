@@ -6,7 +6,7 @@ namespace FewShot.Model;
 /// The number format of a model's linear layers' matrix products. Float32 everywhere by default. BFloat16 is mixed
 /// precision as GPT-3 trained: the weights, their gradients, the optimizer and every other operation stay float32,
 /// and only the inputs of the products (x W^T, dY W, dY^T X) are rounded to bfloat16, accumulated in float32 by
-/// libtorch's oneDNN kernels. On a CPU with AVX512-BF16 (AMD Zen 4, Intel Cooper Lake and later) those run at twice
+/// libtorch's oneDNN kernels. On a CPU with AVX512-BF16 (AMD Zen 4 and later; Intel Xeons from Cooper Lake) those run at twice
 /// the float32 rate: measured on this machine's Zen 4 core, (384 x 128) x (128 x 384) takes 188 us against 379 us.
 /// </summary>
 public enum MatrixPrecision
@@ -28,8 +28,6 @@ public static class MatrixPrecisions
         "bf16" => MatrixPrecision.BFloat16,
         _ => throw new ArgumentException($"must be {Names}, got '{name}'"),
     };
-
-    public static string Name(this MatrixPrecision precision) => precision == MatrixPrecision.BFloat16 ? "bf16" : "fp32";
 
     /// <summary>
     /// Whether this CPU has AVX512-BF16 (CPUID leaf 7, sub-leaf 1, EAX bit 5). Without it libtorch still computes

@@ -121,7 +121,7 @@ public sealed class MixedPrecisionTests
     public void PrecisionNamesParseAndUnknownOnesAreRefused()
     {
         Assert.Equal(MatrixPrecision.BFloat16, MatrixPrecisions.Parse("bf16"));
-        Assert.Equal("fp32", MatrixPrecisions.Parse("fp32").Name());
+        Assert.Equal(MatrixPrecision.Float32, MatrixPrecisions.Parse("fp32"));
         Assert.Contains("fp32 or bf16", Assert.Throws<ArgumentException>(() => MatrixPrecisions.Parse("fp16")).Message);
     }
 }

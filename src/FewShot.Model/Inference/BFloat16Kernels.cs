@@ -5,10 +5,10 @@ namespace FewShot.Model.Inference;
 
 /// <summary>
 /// Float32 to bfloat16 and back on raw pointers, for mixed-precision products (<see cref="MatrixPrecision.BFloat16"/>).
-/// A bfloat16 is the top half of a float32: rounding keeps the top 16 bits, to nearest with ties to even, as libtorch
-/// rounds its tensors (a NaN becomes 0xFFFF, as in libtorch's vectorised conversion); widening appends 16 zero bits, exactly. libtorch's own conversions run
-/// on AVX2 and took ~7% of a mixed-precision Shakespeare step; these take 32 floats per 512-bit step. Scalar paths
-/// compute the same bits (<see cref="Kernels.UseVectors"/>).
+/// A bfloat16 is the top half of a float32: rounding keeps the top 16 bits, to nearest with ties to even, bit for bit
+/// as libtorch converts its tensors (a NaN becomes 0xFFFF, as in libtorch's vectorised conversion); widening appends
+/// 16 zero bits, exactly. libtorch's own conversions run on AVX2 and took ~7% of a mixed-precision Shakespeare step;
+/// these take 32 floats per 512-bit step. Scalar paths compute the same bits (<see cref="Kernels.UseVectors"/>).
 /// </summary>
 public static unsafe class BFloat16Kernels
 {
