@@ -17,7 +17,7 @@ public static class ShakespeareBenchmark
     /// <param name="Seeds">One pair per entry; null: the programs' default seeds.</param>
     /// <param name="Python">The Python with PyTorch that runs the loop; null: FewShot only.</param>
     /// <param name="EvalBatches">FewShot's validation batches per evaluation (the recipe's default: 200).</param>
-    /// <param name="WeightInit">FewShot's initialisation: pytorch (the recipe's, as the loop draws its weights) or gpt2.</param>
+    /// <param name="WeightInit">Both programs' initialisation: pytorch (the recipe's, the loop's own) or gpt2.</param>
     /// <param name="Precision">FewShot's matrix products: bf16 (the recipe's) or fp32.</param>
     public sealed record Settings(string Text, IReadOnlyList<long?> Seeds, int Iterations = 2000, string WeightInit = "pytorch", string? Python = null,
         int EvalBatches = 200, string Precision = "bf16");
@@ -118,7 +118,11 @@ public static class ShakespeareBenchmark
     {
         var start = new ProcessStartInfo(settings.Python!)
         {
-            ArgumentList = { PeerScript("peer_gpt.py"), "shakespeare", "--threads", "1", "--text", settings.Text, "--iters", settings.Iterations.ToString(CultureInfo.InvariantCulture) },
+            ArgumentList =
+            {
+                PeerScript("peer_gpt.py"), "shakespeare", "--threads", "1", "--text", settings.Text,
+                "--iters", settings.Iterations.ToString(CultureInfo.InvariantCulture), "--init", settings.WeightInit,
+            },
         };
         if (seed is { } s) { start.ArgumentList.Add("--seed"); start.ArgumentList.Add(s.ToString(CultureInfo.InvariantCulture)); }
         var (stdout, seconds) = Run(start, "peer_gpt.py shakespeare", cancel);

@@ -44,6 +44,15 @@ public sealed class ShakespeareBenchTests
         Assert.Equal(ours.Average(), json.GetProperty("val_loss_peer_protocol").GetProperty("mean").GetDouble(), 3);
         Assert.Equal(Math.Abs(theirs[0] - theirs[1]) / 2, json.GetProperty("peer_val_loss").GetProperty("standard_error").GetDouble(), 3);
         Assert.Equal(ours.Average() - theirs.Average(), json.GetProperty("loss_difference").GetDouble(), 3);
+
+        // GPT-2's initialisation on both sides: both programs draw other weights at the same seed.
+        var gpt2 = Cli.Run("bench", "shakespeare", "--text", TestEnvironment.Shakespeare, "--iters", "4", "--eval-batches", "4", "--seeds", "1",
+            "--precision", precision, "--weight-init", "gpt2", "--peer", "pytorch", "--json");
+        Assert.True(gpt2.ExitCode == 0, gpt2.ToString());
+        Assert.Equal("gpt2", gpt2.Json.GetProperty("weight_init").GetString());
+        var other = gpt2.Json.GetProperty("pairs")[0];
+        Assert.NotEqual(pairs[0].GetProperty("peer_val_loss").GetDouble(), other.GetProperty("peer_val_loss").GetDouble());
+        Assert.NotEqual(pairs[0].GetProperty("val_loss").GetDouble(), other.GetProperty("val_loss").GetDouble());
     }
 
     /// <summary>Within 2%: the pair's seconds are printed rounded to 10 ms.</summary>

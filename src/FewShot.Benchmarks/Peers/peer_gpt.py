@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Peer reference (the team's shared bench script, carried in the repository so that `fewshot bench shakespeare
---peer pytorch` runs it from any clone; one change: --iters for the Shakespeare loop): a GPT-2/3-architecture model in PyTorch (Debian's python3-torch),
+--peer pytorch` runs it from any clone; two changes: --iters for the Shakespeare loop, and --init gpt2 for GPT-2's
+initialisation): a GPT-2/3-architecture model in PyTorch (Debian's python3-torch),
 written for side-by-side measurement of training and decoding throughput on the
 same machine. Pre-LN blocks, GELU(tanh), learned positions, tied embeddings,
 AdamW(0.9,0.95), grad clip 1.0 - the same math the project must implement.
@@ -39,12 +40,17 @@ class Block(nn.Module):
         return x + s.out(F.gelu(s.fc(s.ln2(x)), approximate='tanh'))
 
 class GPT(nn.Module):
-    def __init__(s, L, H, D, T, V):
+    def __init__(s, L, H, D, T, V, init='pytorch'):
         super().__init__()
         s.wte = nn.Embedding(V, D); s.wpe = nn.Embedding(T, D)
         s.blocks = nn.ModuleList([Block(D, H) for _ in range(L)]); s.lnf = nn.LayerNorm(D)
         s.head = nn.Linear(D, V, bias=False); s.head.weight = s.wte.weight
         s.apply(lambda m: nn.init.normal_(m.weight, 0, 0.02) if isinstance(m, (nn.Linear, nn.Embedding)) else None)
+        if init == 'gpt2':  # zero linear biases; residual projections N(0, 0.02 / sqrt(2 L))
+            for m in s.modules():
+                if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
+            for b in s.blocks:
+                nn.init.normal_(b.proj.weight, 0, 0.02 / math.sqrt(2 * L)); nn.init.normal_(b.out.weight, 0, 0.02 / math.sqrt(2 * L))
     def forward(s, idx, caches=None, pos0=0):
         T = idx.size(1); pos = torch.arange(pos0, pos0 + T)
         x = s.wte(idx) + s.wpe(pos)
@@ -57,6 +63,7 @@ def main():
         p.add_argument('--' + k, type=int, default=v)
     p.add_argument('--text', default=None)
     p.add_argument('--iters', type=int, default=2000, help='shakespeare: training steps')
+    p.add_argument('--init', default='pytorch', choices=['pytorch', 'gpt2'], help='shakespeare: initialisation (default: as above)')
     p.add_argument('--seed', type=int, default=None, help='one seed for init and data order (default: init 0, data 1337)')
     a = p.parse_args(); torch.set_num_threads(a.threads); torch.manual_seed(0 if a.seed is None else a.seed)
     if a.mode == 'shakespeare': return shakespeare(a)
@@ -91,7 +98,7 @@ def shakespeare(a):
     text = open(a.text, encoding='utf-8').read(); chars = sorted(set(text)); stoi = {c: i for i, c in enumerate(chars)}
     data = torch.tensor([stoi[c] for c in text], dtype=torch.long); n = int(0.9 * len(data))
     train, val = data[:n], data[n:]; T, B, iters = 64, 12, a.iters
-    m = GPT(4, 4, 128, T, len(chars))
+    m = GPT(4, 4, 128, T, len(chars), a.init)
     decay = [p_ for p_ in m.parameters() if p_.dim() >= 2]; nodecay = [p_ for p_ in m.parameters() if p_.dim() < 2]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=0.1), dict(params=nodecay, weight_decay=0.0)], lr=1e-3, betas=(0.9, 0.99))
     g = torch.Generator().manual_seed(1337 if a.seed is None else a.seed)

@@ -18,7 +18,7 @@ public sealed class ShakespeareBenchCommand : CliCommand
     readonly Option<string?> seeds = new("--seeds") { Description = "One pair per seed instead, e.g. 1,2,3,4,5 (the loss goal's five seeds)" };
     readonly Option<int> iterations = new("--iters") { Description = "Training steps of each run (the recipe: 2000)", DefaultValueFactory = _ => 2000 };
     readonly Option<int> evalBatches = new("--eval-batches") { Description = "FewShot's validation batches per evaluation (the recipe: 200; fewer for a quick check)", DefaultValueFactory = _ => 200 };
-    readonly Option<string> weightInit = new("--weight-init") { Description = "FewShot's initialisation: pytorch (the recipe's, the loop's) or gpt2 (FewShot's default elsewhere)", DefaultValueFactory = _ => "pytorch" };
+    readonly Option<string> weightInit = new("--weight-init") { Description = "Both programs' initialisation: pytorch (the recipe's, the loop's own) or gpt2 (GPT-2's, FewShot's default elsewhere)", DefaultValueFactory = _ => "pytorch" };
     readonly Option<string> precision = new("--precision") { Description = "FewShot's matrix products: bf16 (the recipe; needs AVX512-BF16) or fp32", DefaultValueFactory = _ => "bf16" };
     readonly Option<string?> peer = new("--peer") { Description = "Also run the plain PyTorch loop (Peers/peer_gpt.py) in the same minutes: pytorch" };
     readonly Option<string> python = new("--python") { Description = "The Python that has PyTorch", DefaultValueFactory = _ => "/usr/bin/python3" };
