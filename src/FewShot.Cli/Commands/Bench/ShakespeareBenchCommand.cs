@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using FewShot.Benchmarks;
 using FewShot.Cli.Infrastructure;
-using FewShot.Model;
+using FewShot.Training.Recipes;
 
 namespace FewShot.Cli.Commands.Bench;
 
@@ -39,8 +39,7 @@ public sealed class ShakespeareBenchCommand : CliCommand
         var init = parse.GetValue(weightInit)!;
         if (init is not ("gpt2" or "pytorch")) throw new ArgumentException($"--weight-init: unknown initialisation '{init}' (expected gpt2 or pytorch)");
         var products = parse.GetValue(precision)!;
-        if (!MatrixPrecisions.IsKnown(products)) throw new ArgumentException($"--precision: unknown precision '{products}' (expected {MatrixPrecisions.Names})");
-        if (products == "bf16" && !MatrixPrecisions.CpuHasBFloat16) throw new ArgumentException("--precision bf16: this CPU has no AVX512-BF16; use --precision fp32");
+        new TrainingRecipe { Precision = products }.Validate(); // the recipe's own checks (a known name, a CPU that has it), before any run
         var peerName = parse.GetValue(peer);
         if (peerName is not (null or "pytorch")) throw new ArgumentException($"--peer: unknown peer '{peerName}' (expected pytorch)");
         var seedList = ParseSeeds(parse.GetValue(seeds), parse.GetValue(pairs));
